@@ -1,0 +1,7 @@
+"""Flow density estimators (scikit-learn ``DensityMixin`` estimators trained through skorch)."""
+
+from ._base import BaseFlowDensity, bits_per_dim
+from .glow import GlowDensity
+from .tabular import TabularFlowDensity
+
+__all__ = ["BaseFlowDensity", "GlowDensity", "TabularFlowDensity", "bits_per_dim"]

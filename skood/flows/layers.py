@@ -1,0 +1,214 @@
+"""Invertible building blocks shared by the Glow and tabular flows.
+
+Every layer maps a 4-D tensor ``(N, C, H, W)`` and returns ``(y, logdet)`` with
+``logdet`` of shape ``(N,)``; ``inverse(y)`` undoes ``forward``. Tabular data runs
+through the same layers as ``(N, D, 1, 1)`` tensors, where a 1x1 convolution is a
+dense layer.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def squeeze(x):
+    """Move each 2x2 spatial block into channels: (C, H, W) -> (4C, H/2, W/2)."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h // 2, 2, w // 2, 2)
+    return x.permute(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
+
+
+def unsqueeze(x):
+    """Inverse of :func:`squeeze`."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c // 4, 2, 2, h, w)
+    return x.permute(0, 1, 4, 2, 5, 3).reshape(n, c // 4, 2 * h, 2 * w)
+
+
+class ActNorm(nn.Module):
+    """Per-channel affine map ``y = (x + b) * exp(log_scale)``.
+
+    Initialised from the first training batch it sees so that the batch leaves
+    with zero mean and unit variance per channel (Kingma & Dhariwal, 2018).
+    """
+
+    def __init__(self, channels):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def initialize(self, x):
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        # Constant pixels (digit borders) would give log(0): floor the std.
+        std = x.std(dim=(0, 2, 3), keepdim=True, unbiased=False).clamp_min(1e-3)
+        self.bias.copy_(-mean)
+        self.log_scale.copy_(-torch.log(std))
+        self.initialized.fill_(True)
+
+    def forward(self, x):
+        if self.training and not self.initialized:
+            self.initialize(x)
+        y = (x + self.bias) * torch.exp(self.log_scale)
+        logdet = x.shape[2] * x.shape[3] * self.log_scale.sum()
+        return y, logdet.expand(x.shape[0])
+
+    def inverse(self, y):
+        return y * torch.exp(-self.log_scale) - self.bias
+
+
+class InvConv1x1(nn.Module):
+    """Invertible 1x1 convolution, LU-parametrised: ``W = P L (U + diag(sign * exp(log_s)))``."""
+
+    def __init__(self, channels):
+        super().__init__()
+        q = torch.linalg.qr(torch.randn(channels, channels))[0]
+        p, lower, upper = torch.linalg.lu(q)
+        s = torch.diagonal(upper)
+        self.register_buffer("perm", p)
+        self.register_buffer("sign_s", torch.sign(s))
+        self.register_buffer("mask", torch.tril(torch.ones(channels, channels), -1))
+        self.register_buffer("eye", torch.eye(channels))
+        self.lower = nn.Parameter(lower)
+        self.upper = nn.Parameter(torch.triu(upper, 1))
+        self.log_s = nn.Parameter(torch.log(torch.abs(s)))
+
+    def weight(self):
+        lower = self.lower * self.mask + self.eye
+        upper = self.upper * self.mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
+        return self.perm @ lower @ upper
+
+    def forward(self, x):
+        w = self.weight()
+        y = F.conv2d(x, w.view(*w.shape, 1, 1))
+        logdet = x.shape[2] * x.shape[3] * self.log_s.sum()
+        return y, logdet.expand(x.shape[0])
+
+    def inverse(self, y):
+        w_inv = torch.linalg.inv(self.weight())
+        return F.conv2d(y, w_inv.view(*w_inv.shape, 1, 1))
+
+
+class ZeroConv2d(nn.Module):
+    """Zero-initialised convolution with a learned output scale ``exp(3 * logs)``.
+
+    Starting at zero makes every coupling (and conditional prior) the identity
+    (standard normal) at initialisation, which keeps deep flows trainable.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.logs = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+
+    def forward(self, x):
+        return self.conv(x) * torch.exp(3 * self.logs)
+
+
+def _conditioner(in_channels, out_channels, hidden_channels, kernel_size):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, hidden_channels, kernel_size, padding=kernel_size // 2),
+        nn.ReLU(),
+        nn.Conv2d(hidden_channels, hidden_channels, 1),
+        nn.ReLU(),
+        ZeroConv2d(hidden_channels, out_channels, kernel_size),
+    )
+
+
+class AffineCoupling(nn.Module):
+    """Affine coupling ``y_b = sigmoid(h + 2) * x_b + t`` with ``(t, h) = NN(x_a)``.
+
+    The first ``C // 2`` channels condition, the rest are transformed. With a
+    single channel there is nothing to condition on and the layer becomes a
+    learned element-wise affine map (the network sees a constant input).
+    """
+
+    def __init__(self, channels, hidden_channels=64, kernel_size=3):
+        super().__init__()
+        self.n_cond = channels // 2
+        self.n_trans = channels - self.n_cond
+        self.net = _conditioner(
+            max(self.n_cond, 1), 2 * self.n_trans, hidden_channels, kernel_size
+        )
+
+    def _shift_logscale(self, x_cond):
+        if self.n_cond == 0:
+            x_cond = x_cond.new_zeros(x_cond.shape[0], 1, *x_cond.shape[2:])
+        h = self.net(x_cond)
+        return h[:, 0::2], F.logsigmoid(h[:, 1::2] + 2.0)
+
+    def forward(self, x):
+        x_cond, x_trans = x[:, : self.n_cond], x[:, self.n_cond :]
+        shift, log_scale = self._shift_logscale(x_cond)
+        y_trans = x_trans * torch.exp(log_scale) + shift
+        return torch.cat([x_cond, y_trans], 1), log_scale.flatten(1).sum(1)
+
+    def inverse(self, y):
+        y_cond, y_trans = y[:, : self.n_cond], y[:, self.n_cond :]
+        shift, log_scale = self._shift_logscale(y_cond)
+        return torch.cat([y_cond, (y_trans - shift) * torch.exp(-log_scale)], 1)
+
+
+class FlowStep(nn.Module):
+    """One Glow step: ActNorm -> invertible 1x1 convolution -> affine coupling."""
+
+    def __init__(self, channels, hidden_channels=64, kernel_size=3):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [
+                ActNorm(channels),
+                InvConv1x1(channels),
+                AffineCoupling(channels, hidden_channels, kernel_size),
+            ]
+        )
+
+    def forward(self, x):
+        logdet = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, ld = layer(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, y):
+        for layer in reversed(self.layers):
+            y = layer.inverse(y)
+        return y
+
+
+class DiagonalGaussianPrior(nn.Module):
+    """Learned per-dimension Gaussian ``N(mean, exp(log_std)^2)``, starting at N(0, I)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(1, *shape))
+        self.log_std = nn.Parameter(torch.zeros(1, *shape))
+
+    def params(self, cond, n):
+        shape = (n, *self.mean.shape[1:])
+        return self.mean.expand(shape), self.log_std.expand(shape)
+
+
+class ConditionalGaussianPrior(nn.Module):
+    """Glow's learned prior for factored-out latents: ``(mean, log_std) = ZeroConv(kept half)``."""
+
+    def __init__(self, cond_channels, channels, kernel_size=3):
+        super().__init__()
+        self.net = ZeroConv2d(cond_channels, 2 * channels, kernel_size)
+
+    def params(self, cond, n):
+        h = self.net(cond)
+        return h[:, 0::2], h[:, 1::2]
+
+
+def gaussian_log_prob(z, mean, log_std):
+    """Per-sample log-density of ``z`` under a diagonal Gaussian, and the normalised ``z``."""
+    z_hat = (z - mean) * torch.exp(-log_std)
+    log_prob = -0.5 * z_hat**2 - log_std - 0.5 * _LOG_2PI
+    return log_prob.flatten(1).sum(1), z_hat
