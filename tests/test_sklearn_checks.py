@@ -3,7 +3,12 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skood.density import GlowDensity, TabularFlowDensity
-from skood.detectors import LikelihoodDetector
+from skood.detectors import (
+    InputComplexityDetector,
+    LastScaleDetector,
+    LikelihoodDetector,
+    LikelihoodRatioDetector,
+)
 
 # Small, float64 configurations: float32 fails the subset-invariance check by ~1e-7.
 _TAB = dict(n_layers=2, hidden_units=8, max_epochs=2, dtype="float64", random_state=0)
@@ -17,6 +22,9 @@ def _estimators():
             dtype="float64", random_state=0,
         ),
         LikelihoodDetector(TabularFlowDensity(**_TAB)),
+        LastScaleDetector(TabularFlowDensity(**_TAB)),
+        LikelihoodRatioDetector(TabularFlowDensity(**_TAB), random_state=0),
+        InputComplexityDetector(TabularFlowDensity(**_TAB), codec="png"),
     ]
 
 

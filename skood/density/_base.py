@@ -60,6 +60,15 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         -------
         self
         """
+        return self._fit(X)
+
+    def _fit(self, X, *, init_from=None, outlier_X=None, outlier_log_prob=None,
+             outlier_weight=0.0, outlier_temperature=1.0):
+        """Fit, optionally starting from another fitted estimator's weights
+        (``init_from``, same architecture) and adding Schirrmeister et al.'s outlier
+        loss ``outlier_weight * softplus((log p(x') - log p_gen(x')) / T)`` on
+        batches ``x'`` of ``outlier_X`` with frozen ``outlier_log_prob``."""
+        self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._check_values(X, fitting=True)
         self.device_ = torch.device(self.device)
@@ -69,9 +78,20 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             module = self._build_module(X).to(self.device_, self.dtype_)
-            self._data_init(module, X)
+            if init_from is None:
+                self._data_init(module, X)
+            else:
+                _load_weights(module, init_from.module_)
             self.net_ = self._make_net(module, X, seed)
+            if outlier_weight > 0:
+                self.net_.outlier_data = (
+                    self._as_tensor(outlier_X),
+                    torch.as_tensor(outlier_log_prob, dtype=self.dtype_, device=self.device_),
+                )
+                self.net_.outlier_weight = outlier_weight / X.shape[1]
+                self.net_.outlier_temperature = outlier_temperature
             self.net_.fit(self._as_tensor(X), None)
+            self.net_.outlier_data = None  # not worth persisting
         self.n_iter_ = len(self.net_.history)
         self.history_ = self.net_.history
         self._check_trained()
@@ -247,6 +267,19 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             )
             state["device_"] = torch.device("cpu")
         self.__dict__.update(state)
+
+
+def _load_weights(module, source):
+    src = source.state_dict()
+    dst = module.state_dict()
+    bad = [k for k in dst if k not in src or src[k].shape != dst[k].shape]
+    if bad or len(src) != len(dst):
+        raise ValueError(
+            "Cannot initialise from the reference model: its architecture differs "
+            f"(first mismatch: {bad[0] if bad else 'parameter count'}). Use the same "
+            "flow class and parameters for both models."
+        )
+    module.load_state_dict(src)
 
 
 def bits_per_dim(log_prob, n_dims):

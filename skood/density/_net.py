@@ -56,6 +56,21 @@ class DensityNet(NeuralNet):
     def __init__(self, *args, max_grad_norm=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_grad_norm = max_grad_norm
+        # Outlier loss (Schirrmeister et al. 2020): (x_gen, frozen log p_gen(x_gen)).
+        self.outlier_data = None
+        self.outlier_weight = 0.0
+        self.outlier_temperature = 1.0
+
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        if self.outlier_data is not None:
+            x_gen, lp_gen = self.outlier_data
+            idx = torch.randint(0, x_gen.shape[0], (len(batch[0]),), device=x_gen.device)
+            logit = (self.module_(x_gen[idx]) - lp_gen[idx]) / self.outlier_temperature
+            loss = self.outlier_weight * nn.functional.softplus(logit).mean()
+            loss.backward()
+            step["loss"] = step["loss"] + loss.detach()
+        return step
 
     def train_step(self, batch, **fit_params):
         self._zero_grad_optimizer()
