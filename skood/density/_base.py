@@ -156,7 +156,9 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
 
     def _validate_for_scoring(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # "numeric" keeps uint8 images as they are: the float copy is made per batch,
+        # so scoring memory does not grow with n_samples.
+        X = validate_data(self, X, dtype="numeric", reset=False)
         self._check_values(X)
         return X
 

@@ -19,7 +19,7 @@ def fit_flow(flow, X):
     flow = TabularFlowDensity() if flow is None else flow
     # clone() of a FrozenEstimator returns it unchanged and its fit() is a no-op,
     # so one pre-trained flow can serve several detectors.
-    return clone(flow).fit(X)
+    return clone(flow).fit(X, None)
 
 
 class BaseFlowDetector(OutlierMixin, BaseEstimator):
@@ -58,7 +58,7 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
 
     def _validate(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return validate_data(self, X, dtype="numeric", reset=False)
 
     def score_samples(self, X):
         """Normality of each sample: higher means more in-distribution.

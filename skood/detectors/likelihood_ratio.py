@@ -203,7 +203,7 @@ class LikelihoodRatioDetector(BaseFlowDetector):
                     "An unfitted reference model needs general_data to be trained on; or "
                     "pass a fitted one wrapped in sklearn.frozen.FrozenEstimator."
                 )
-            return clone(self.reference).fit(general)
+            return clone(self.reference).fit(general, None)
         if isinstance(flow, FrozenEstimator):
             raise ValueError(
                 "reference='background' trains a copy of `flow` on mutated data: pass an "

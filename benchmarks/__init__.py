@@ -1,0 +1,1 @@
+"""skood benchmarks: ``python -m benchmarks --quick`` (digits, minutes) or full image pairs."""

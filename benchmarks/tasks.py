@@ -1,0 +1,65 @@
+"""Benchmark tasks: (in-distribution train, ID test, OOD test) image sets."""
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from skood import datasets
+
+
+def _subsample(X, n, rng):
+    if n is None or n >= len(X):
+        return X
+    return X[rng.choice(len(X), n, replace=False)]
+
+
+def _cifar_like_synthetic(kind, n, rng):
+    if kind == "noise":
+        return rng.randint(0, 256, size=(n, 3072)).astype(np.uint8)
+    colours = rng.randint(0, 256, size=(n, 3, 1))
+    return np.repeat(colours, 1024, axis=2).reshape(n, 3072).astype(np.uint8)
+
+
+def load_task(name, *, n_train=None, n_test=None, random_state=0, data_home=None):
+    """Return a Bunch with X_train, X_id, X_ood, input_shape, general (or None)."""
+    rng = np.random.RandomState(random_state)
+    general = None
+    if name == "digits":
+        d = datasets.load_digits_ood(random_state=random_state)
+        X_train, X_id, X_ood, shape = d.X_train, d.X_test_id, d.X_test_ood, d.input_shape
+    elif name in ("fmnist-mnist", "mnist-fmnist"):
+        load_in, load_out = datasets.load_fashion_mnist, datasets.load_mnist
+        if name == "mnist-fmnist":
+            load_in, load_out = load_out, load_in
+        X_train = load_in(subset="train", data_home=data_home)[0]
+        X_id = load_in(subset="test", data_home=data_home)[0]
+        X_ood = load_out(subset="test", data_home=data_home)[0]
+        shape = (1, 28, 28)
+        tiny = datasets.load_tiny_imagenet_val(size=28, grey=True, data_home=data_home)[0]
+        general = tiny
+    elif name.startswith("cifar10-"):
+        X_train = datasets.load_cifar10(subset="train", data_home=data_home)[0]
+        X_id = datasets.load_cifar10(subset="test", data_home=data_home)[0]
+        tiny = datasets.load_tiny_imagenet_val(size=32, data_home=data_home)[0]
+        ood = name.split("-", 1)[1]
+        if ood == "tiny":
+            # Half of Tiny ImageNet val is the OOD test set, the other half the general data.
+            perm = rng.permutation(len(tiny))
+            X_ood, general = tiny[perm[:5000]], tiny[perm[5000:]]
+        else:
+            X_ood = _cifar_like_synthetic(ood, n_test or 1000, rng)
+            general = tiny
+        shape = (3, 32, 32)
+    else:
+        raise ValueError(f"Unknown task {name!r}; choose from {TASKS}.")
+    return Bunch(
+        name=name,
+        X_train=_subsample(X_train, n_train, rng),
+        X_id=_subsample(X_id, n_test, rng),
+        X_ood=_subsample(X_ood, n_test, rng),
+        input_shape=tuple(shape),
+        general=None if general is None else _subsample(general, n_train, rng),
+    )
+
+
+TASKS = ("digits", "fmnist-mnist", "mnist-fmnist", "cifar10-tiny", "cifar10-noise",
+         "cifar10-constant")
