@@ -868,7 +868,7 @@ def load_adbench(name, *, data_home=None):
 
     The labels follow the ADBench / PyOD convention, **1 = anomaly, 0 =
     normal**. skood's metrics expect scikit-learn's outlier convention
-    (+1 inlier, -1 outlier); convert with ``skood.metrics.from_pyod(y)``.
+    (+1 inlier, -1 outlier); convert with ``skood.metrics.from_pyod(scores, y)`` or pass ``outlier_label=1`` to the metrics.
 
     Parameters
     ----------
