@@ -53,6 +53,12 @@ class Glow(nn.Module):
         super().__init__()
         c, h, w = (int(s) for s in input_shape)
         self.input_shape = (c, h, w)
+        if n_levels < 1 or n_steps < 1:
+            raise ValueError(f"n_levels and n_steps must be >= 1; got {n_levels}, {n_steps}.")
+        if split_prior not in ("conditional", "diagonal"):
+            raise ValueError(
+                f"split_prior must be 'conditional' or 'diagonal'; got {split_prior!r}."
+            )
         do_squeeze = (h, w) != (1, 1)
         if do_squeeze and (h % 2**n_levels or w % 2**n_levels):
             raise ValueError(
