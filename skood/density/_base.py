@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
+from ..exceptions import TrainingDivergedError
 from ..flows import FlowOutput
 from ._net import DensityModule, DensityNet, NLLLoss
 
@@ -94,7 +95,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             self.net_.outlier_data = None  # not worth persisting
         self.n_iter_ = len(self.net_.history)
         self.history_ = self.net_.history
-        self._check_trained()
+        self._check_trained(X)
         return self
 
     def _make_net(self, module, X, seed, **kwargs):
@@ -127,19 +128,22 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         return DensityNet(**params)
 
     def _data_init(self, module, X, n_init=512):
-        # ActNorm's data-dependent initialisation runs on one training-mode pass.
+        # ActNorm's data-dependent initialisation runs on one training-mode pass over a
+        # random subset (data sorted by class would otherwise initialise on one class).
+        idx = torch.randperm(X.shape[0])[:n_init].numpy()
         module.train()
         with torch.no_grad():
-            module(self._as_tensor(X[:n_init]))
+            module(self._as_tensor(X[np.sort(idx)]))
 
-    def _check_trained(self):
+    def _check_trained(self, X):
         bad = [n for n, p in self.module_.named_parameters() if not torch.isfinite(p).all()]
-        if bad:
-            from ..exceptions import TrainingDivergedError
-
+        finite = not bad and np.isfinite(self._flow_outputs(X[:1024], latents=False).log_prob).all()
+        if not finite:
             raise TrainingDivergedError(
-                f"Training ended with non-finite parameters ({bad[0]}, ...). Try a lower lr, "
-                "a smaller max_grad_norm or dtype='float64'."
+                f"Training diverged by epoch {self.n_iter_}: the fitted flow has non-finite "
+                f"{'parameters (' + bad[0] + ')' if bad else 'log-likelihoods on the training data'}."
+                " Try a lower learning rate (lr), a smaller max_grad_norm, dtype='float64', or "
+                "check the input for extreme values."
             )
 
     # -- helpers ---------------------------------------------------------------

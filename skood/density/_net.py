@@ -88,6 +88,21 @@ class DensityNet(NeuralNet):
             self._n_skipped_steps += 1
         return step
 
+    # skorch keeps the module instance we pass both as `module` and `module_`; only
+    # `module_` goes through skorch's device-aware (GPU -> CPU) loader, so pickle it once.
+    def __getstate__(self):
+        state = super().__getstate__()
+        if state.get("module") is not None and state["module"] is self.__dict__.get("module_"):
+            state["module"] = None
+            state["_module_is_fitted_module"] = True
+        return state
+
+    def __setstate__(self, state):
+        same = state.pop("_module_is_fitted_module", False)
+        super().__setstate__(state)
+        if same:
+            self.module = self.module_
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if not training:
             return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
