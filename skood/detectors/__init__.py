@@ -2,14 +2,20 @@
 
 from ._base import BaseFlowDetector
 from .input_complexity import InputComplexityDetector
+from .kl_divergence import KLDivergenceDetector
 from .last_scale import LastScaleDetector
+from .lid import LIDLikelihoodDetector
 from .likelihood import LikelihoodDetector
 from .likelihood_ratio import LikelihoodRatioDetector
+from .typicality import TypicalityDetector
 
 __all__ = [
     "BaseFlowDetector",
     "InputComplexityDetector",
+    "KLDivergenceDetector",
+    "LIDLikelihoodDetector",
     "LastScaleDetector",
     "LikelihoodDetector",
     "LikelihoodRatioDetector",
+    "TypicalityDetector",
 ]
