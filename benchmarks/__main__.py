@@ -10,14 +10,15 @@ from .runner import run_task
 from .tasks import TASKS, load_task
 
 RESULTS = Path(__file__).parent / "results"
-_COLS = ("auroc", "aupr_in", "aupr_out", "fpr95")
+_COLS = ("auroc", "aupr_in", "aupr_out", "fpr95", "group_auroc_m5")
 
 
 def _markdown(rows):
-    head = "| task | detector | family | AUROC | AUPR-In | AUPR-Out | FPR@95TPR | budget | fit (s) |"
-    lines = [head, "|" + "---|" * 9]
+    head = ("| task | detector | family | AUROC | AUPR-In | AUPR-Out | FPR@95TPR | "
+            "group AUROC (M=5) | budget | fit (s) |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
-        vals = " | ".join(f"{r[c]:.3f}" for c in _COLS)
+        vals = " | ".join("-" if r[c] != r[c] else f"{r[c]:.3f}" for c in _COLS)
         lines.append(f"| {r['task']} | {r['detector']} | {r['family']} | {vals} | "
                      f"{r['budget']} | {r['fit_s']} |")
     return "\n".join(lines)

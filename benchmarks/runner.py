@@ -24,12 +24,17 @@ from sklearn.svm import OneClassSVM
 from skood.density import GlowDensity
 from skood.detectors import (
     InputComplexityDetector,
+    KLDivergenceDetector,
     LastScaleDetector,
+    LIDLikelihoodDetector,
     LikelihoodDetector,
     LikelihoodRatioDetector,
+    TypicalityDetector,
 )
 from skood.detectors.likelihood_ratio import mutate
-from skood.metrics import evaluate_id_ood
+from skood.metrics import evaluate_id_ood, group_auroc, make_groups
+
+GROUP_SIZE = 5
 
 CACHE = Path(__file__).parent / "cache"
 
@@ -104,6 +109,11 @@ def classical_detectors(n_components=50):
     return dets
 
 
+def _groups(X):
+    """Indices that put ``X`` into disjoint random groups of GROUP_SIZE, concatenated."""
+    return make_groups(len(X), GROUP_SIZE, random_state=0).ravel()
+
+
 def _n_pca(task):
     return int(min(50, task.X_train.shape[1] // 2, task.X_train.shape[0] // 2))
 
@@ -114,9 +124,10 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print):
     budget = f"{epochs} ep, n={len(task.X_train)}"
     rows = []
 
-    def record(name, family, scores_id, scores_ood, seconds, train_note=budget):
+    def record(name, family, scores_id, scores_ood, seconds, train_note=budget, group=None):
         row = dict(task=task.name, detector=name, family=family, budget=train_note,
-                   fit_s=round(seconds, 1), **evaluate_id_ood(scores_id, scores_ood))
+                   fit_s=round(seconds, 1), **evaluate_id_ood(scores_id, scores_ood),
+                   group_auroc_m5=float("nan") if group is None else group)
         rows.append(row)
         log(f"  {name:28s} AUROC {row['auroc']:.3f}")
 
@@ -134,6 +145,11 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print):
         "Ratio (background)": (LikelihoodRatioDetector(frozen, reference=FrozenEstimator(bg)),
                                t_flow + t_bg),
         "Input complexity": (InputComplexityDetector(frozen), t_flow),
+        "Typicality": (TypicalityDetector(frozen, random_state=0), t_flow),
+        "KL divergence (KLODS)": (KLDivergenceDetector(frozen, random_state=0), t_flow),
+        "Likelihood + LID": (
+            LIDLikelihoodDetector(frozen, method="exact" if quick else "fast", random_state=0),
+            t_flow),
     }
     if task.general is not None:
         gen, t_gen = fit_cached(GlowDensity(**params), task.general, f"{task.name}-general",
@@ -145,7 +161,11 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print):
         t = time.perf_counter()
         det.fit(task.X_train[:2000])
         s_id, s_ood = det.score_samples(task.X_id), det.score_samples(task.X_ood)
-        record(name, "skood", s_id, s_ood, t_fit + time.perf_counter() - t)
+        group = None
+        if hasattr(det, "score_groups"):
+            group = group_auroc(*(det.score_groups(X[_groups(X)], group_size=GROUP_SIZE)
+                                  for X in (task.X_id, task.X_ood)))
+        record(name, "skood", s_id, s_ood, t_fit + time.perf_counter() - t, group=group)
 
     for name, det in classical_detectors(_n_pca(task)).items():
         t = time.perf_counter()
