@@ -22,9 +22,14 @@ own (the point-wise mode, group size M = 1) and ``predict`` thresholds at
     The ``alpha`` quantile of the scores of ``n_bootstrap`` groups of that size
     drawn from held-out in-distribution data (the typicality test's bootstrap
     threshold): ID groups are flagged at rate ``alpha``. The thresholds of group
-    sizes 1 and 5 are computed in ``fit`` (``group_thresholds_``); others are
-    computed on demand with the same seeded generator, so they are reproducible
-    and the estimator is not modified.
+    sizes 1 and 5 (those the statistic accepts) are computed in ``fit``
+    (``group_thresholds_``); others are computed on demand from the stored
+    held-out statistics with a generator seeded by ``(bootstrap_seed_,
+    group_size)``, so they are reproducible and the estimator is not modified.
+
+Groups must be large enough for the statistic: one that needs M >= 2 (KL with
+``pooling="per_position"``) rejects smaller groups with a ``ValueError`` that
+names the minimum, and its per-sample methods use a point-wise form instead.
 
 ``groups`` says which rows of ``X`` form each group:
 

@@ -18,9 +18,15 @@ parameters of :class:`KLDivergenceDetector`:
    (``"channel"``, k = C_l) or single coordinates (``"pixel"``, k = 1). The
    blocks and pairs do not overlap, so under the model the vectors of one
    family are i.i.d. N(0, I_k).
-2. Per group, all local vectors of all members are pooled and their Gaussian
-   moments ``mu``, ``Sigma`` (maximum likelihood, plus ``reg * I``) compared to
-   N(0, I_k) by ``statistic``:
+2. Pooling (``pooling``): a group's local vectors form Gaussian samples
+   either all together, positions and members pooled (``"all"``: one Gaussian
+   per family, the design of the methods spec; the only one that works for
+   single samples), or position by position across the group's M members
+   (``"per_position"``: one Gaussian per position, KLs summed over positions;
+   with ``k = 1`` this is the dimension-wise statistic of the spec's
+   fallback (i), each latent coordinate's mean and variance across the group).
+3. Each Gaussian's moments ``mu``, ``Sigma`` (maximum likelihood, plus
+   ``reg * I``) are compared to N(0, I_k) by ``statistic``:
 
    - ``"kl"``: ``KL(N(mu, Sigma) || N(0, I)) = 1/2 [tr Sigma + |mu|^2 - k - log det Sigma]``,
      a lower bound of the KL of the vectors' distribution to the prior;
@@ -28,8 +34,8 @@ parameters of :class:`KLDivergenceDetector`:
    - ``"tc"``: the Gaussian total correlation ``-1/2 log det R`` (R the
      correlation matrix), the dependence part: ``"kl" = "dimwise" + "tc"``.
 
-3. The statistic is summed over families and the latent ``scales``; the
-   normality score is its negative.
+4. The statistic is summed over families, positions and the latent
+   ``scales``; the normality score is its negative.
 
 Small-sample bias. With ``n`` pooled vectors drawn exactly from N(0, I_k), the
 ML covariance is ``W / n`` with ``W ~ Wishart_k(n - 1, I)``, so
@@ -46,8 +52,20 @@ estimators differ at ``O(1 / n^2)``. The ML covariance is used (it makes
 ``N(mu, Sigma)`` the moment-matched Gaussian of the pooled vectors, so
 ``"kl" = "dimwise" + "tc"`` holds exactly). ``"dimwise"`` has ``k`` times the
 ``k = 1`` bias and ``"tc"`` the difference. :func:`expected_kl_bias` computes
-these exact expectations; they are finite for ``n > k`` only, so every group
-must pool more than ``k`` vectors per family.
+these exact expectations; they are finite for ``n > k`` only, so every
+Gaussian needs more than ``k`` vectors. Under the prior the positions are
+independent, so with ``"per_position"`` the bias is the number of positions
+times that of ``n = M`` vectors.
+
+Measured on Fashion-MNIST (ID) vs MNIST (OOD) with a small CPU-trained Glow
+(2 levels, 4 steps, 32 channels, 2000 images x 4 epochs; 1000 test images
+per set, groups of M = 5; AUROC point-wise / M = 5): plain likelihood
+0.27 / 0.09; typicality 0.52 / 0.82; ``pooling="all"`` with 2x2 blocks on
+both scales 0.66 / 0.95 (finest scale only 0.75 / 0.97);
+``pooling="per_position"`` with single coordinates (the default) 0.82 /
+0.999. With a weaker Glow (1000 images x 2 epochs) ``"all"`` drops below
+chance (0.23 / 0.23) while ``"per_position"`` keeps 0.998 at M = 5, hence
+the default.
 """
 
 from numbers import Integral, Real
@@ -136,7 +154,7 @@ def _moments(vectors, per_position):
 
 
 def _pooled_statistic(count, s1, s2, statistic, reg):
-    """Statistic of groups with pooled ``count`` vectors and sums ``s1`` (g, k), ``s2`` (g, k, k)."""
+    """Statistic of Gaussians from ``count`` vectors with sums ``s1`` (g, k), ``s2`` (g, k, k)."""
     count = np.asarray(count, dtype=np.float64)
     k = s1.shape[1]
     mu = s1 / count[:, None]
@@ -145,7 +163,8 @@ def _pooled_statistic(count, s1, s2, statistic, reg):
     var = np.diagonal(cov, axis1=1, axis2=2)
     if statistic == "dimwise":
         return 0.5 * np.sum(var + mu**2 - 1.0 - np.log(var), axis=1)
-    _, logdet = np.linalg.slogdet(cov)
+    # One dimension (the common per-coordinate case): skip the batched LAPACK call.
+    logdet = np.log(var[:, 0]) if k == 1 else np.linalg.slogdet(cov)[1]
     if statistic == "tc":
         return 0.5 * (np.sum(np.log(var), axis=1) - logdet)
     return 0.5 * (np.trace(cov, axis1=1, axis2=2) + np.sum(mu**2, axis=1) - k - logdet)
@@ -352,21 +371,21 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
 
     Two ways to pool a group (``pooling``):
 
+    - ``"per_position"`` (default): one Gaussian per position of a local
+      vector, from the group's M members, and the KLs summed over positions.
+      With the ``"pixel"`` neighbourhood (the ``"auto"`` choice here) this is
+      the dimension-wise statistic: each latent coordinate's mean and variance
+      across the group against N(0, 1). Needs M > k (M >= 2 for ``"pixel"``):
+      ``score_groups`` rejects smaller groups, and single samples
+      (``score_samples``, ``predict``) are scored with ``"all"`` instead.
     - ``"all"``: the local vectors of all positions and all members form one
-      sample of each family; one Gaussian per family. Works for single samples
-      when each yields more local vectors than their dimension.
-    - ``"per_position"``: one Gaussian per position of a local vector, from the
-      group's M members, and the KLs summed over positions. With the
-      ``"pixel"`` neighbourhood (the ``"auto"`` choice here) this is the
-      dimension-wise statistic: each latent coordinate's mean and variance across
-      the group against N(0, 1). Needs M > k (M >= 2 for ``"pixel"``); groups of
-      one sample cannot be scored, so ``score_samples`` (and ``predict``) use
-      ``"all"`` for this configuration.
+      sample of each family; one Gaussian per family (the design of the
+      methods spec). ``score_samples`` equals ``score_groups`` with groups of 1.
 
     Tabular flows have one 1x1 latent map ``(D, 1, 1)``: ``neighbourhood="auto"``
-    then uses the D coordinates as scalar (``k = 1``) vectors, which compares
-    their mean and spread with N(0, 1) and works for a single sample when
-    ``D >= 2``. ``"channel"`` (the whole latent vector, ``k = D``) is a
+    then uses the D coordinates as scalar (``k = 1``) vectors; a single sample
+    pools its D coordinates, which compares their mean and spread with N(0, 1)
+    and works when ``D >= 2``. ``"channel"`` (the whole latent vector, ``k = D``) is a
     group-only statistic there; configurations that cannot score single samples
     raise a ``ValueError`` in ``fit``, since every detector must provide
     ``score_samples`` and ``predict``.
@@ -393,8 +412,10 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
     statistic : {"kl", "dimwise", "tc"}, default="kl"
         Full Gaussian KL, sum of per-dimension marginal KLs, or Gaussian total
         correlation ``-1/2 log det R`` (``"kl" = "dimwise" + "tc"``).
-    pooling : {"all", "per_position"}, default="all"
-        How a group's local vectors are pooled, see above.
+    pooling : {"all", "per_position"}, default="per_position"
+        How a group's local vectors are pooled, see above. The default is the
+        spec's fallback (i), not its main design (``"all"``): see the measured
+        numbers in :mod:`skood.detectors.kl_divergence`.
     scales : None, int or sequence of int, default=None
         Latent scales summed (0 = finest; negative indices count from the
         coarsest). ``None``: all scales.
@@ -463,7 +484,7 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
     >>> glow = GlowDensity((1, 8, 8), n_levels=1, max_epochs=1, random_state=0)
     >>> det = KLDivergenceDetector(glow, n_bootstrap=100, random_state=0).fit(X)
     >>> det.families_
-    [(0, '2x2', 4, 16)]
+    [(0, 'pixel', 1, 64)]
     >>> det.score_groups(X[:20], group_size=5).shape
     (4,)
     """
@@ -489,7 +510,7 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
         *,
         neighbourhood="auto",
         statistic="kl",
-        pooling="all",
+        pooling="per_position",
         scales=None,
         reg=1e-6,
         bias_correction="analytic",
