@@ -5,6 +5,9 @@ from sklearn.utils import Bunch
 
 from skood import datasets
 
+TASKS = ("digits", "fmnist-mnist", "mnist-fmnist", "cifar10-tiny", "cifar10-noise",
+         "cifar10-constant")
+
 
 def _subsample(X, n, rng):
     if n is None or n >= len(X):
@@ -19,8 +22,16 @@ def _cifar_like_synthetic(kind, n, rng):
     return np.repeat(colours, 1024, axis=2).reshape(n, 3072).astype(np.uint8)
 
 
-def load_task(name, *, n_train=None, n_test=None, random_state=0, data_home=None):
-    """Return a Bunch with X_train, X_id, X_ood, input_shape, general (or None)."""
+def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=None,
+              random_state=0, data_home=None):
+    """Return a Bunch with X_train, X_id, X_ood, input_shape, general (or None).
+
+    ``image_size=32`` resizes the 28x28 (Fashion-)MNIST images (bilinear, as
+    Schirrmeister et al. do) so that a 3-level Glow has a 4x4 last scale.
+    ``general`` holds general-distribution images for the general-vs-specific
+    likelihood ratio: Tiny ImageNet val (grey and resized for the 28x28 sets), a
+    stand-in for the withdrawn 80M Tiny Images; it never overlaps the OOD test set.
+    """
     rng = np.random.RandomState(random_state)
     general = None
     if name == "digits":
@@ -33,9 +44,9 @@ def load_task(name, *, n_train=None, n_test=None, random_state=0, data_home=None
         X_train = load_in(subset="train", data_home=data_home)[0]
         X_id = load_in(subset="test", data_home=data_home)[0]
         X_ood = load_out(subset="test", data_home=data_home)[0]
-        shape = (1, 28, 28)
-        tiny = datasets.load_tiny_imagenet_val(size=28, grey=True, data_home=data_home)[0]
-        general = tiny
+        size = image_size or 28
+        shape = (1, size, size)
+        general = datasets.load_tiny_imagenet_val(size=size, grey=True, data_home=data_home)[0]
     elif name.startswith("cifar10-"):
         X_train = datasets.load_cifar10(subset="train", data_home=data_home)[0]
         X_id = datasets.load_cifar10(subset="test", data_home=data_home)[0]
@@ -51,15 +62,19 @@ def load_task(name, *, n_train=None, n_test=None, random_state=0, data_home=None
         shape = (3, 32, 32)
     else:
         raise ValueError(f"Unknown task {name!r}; choose from {TASKS}.")
+
+    def prepare(X, n):
+        X = _subsample(X, n, rng)
+        if name in ("fmnist-mnist", "mnist-fmnist") and shape[1] != 28:
+            X = datasets.resize_images(X, (1, 28, 28), shape[1])
+        return X
+
+    suffix = "" if name not in ("fmnist-mnist", "mnist-fmnist") or shape[1] == 28 else f"@{shape[1]}"
     return Bunch(
-        name=name,
-        X_train=_subsample(X_train, n_train, rng),
-        X_id=_subsample(X_id, n_test, rng),
-        X_ood=_subsample(X_ood, n_test, rng),
+        name=name + suffix,
+        X_train=prepare(X_train, n_train),
+        X_id=prepare(X_id, n_test),
+        X_ood=prepare(X_ood, n_test),
         input_shape=tuple(shape),
-        general=None if general is None else _subsample(general, n_train, rng),
+        general=None if general is None else _subsample(general, n_general, rng),
     )
-
-
-TASKS = ("digits", "fmnist-mnist", "mnist-fmnist", "cifar10-tiny", "cifar10-noise",
-         "cifar10-constant")
