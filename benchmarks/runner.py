@@ -168,14 +168,14 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print, n_cal=10
         scores[name] = (s_id, s_ood)
         log(f"  {name:34s} AUROC {row['auroc']:.3f}  group M=5 {row['group_auroc_m5']:.3f}")
 
-    flow, t_flow = fit_cached(GlowDensity(**params), X_fit, f"{task.name}-glow",
+    flow, t_flow = fit_cached(GlowDensity(**params), X_fit, f"{task.flow_key}-glow",
                               use_cache=use_cache, log=log)
     frozen = FrozenEstimator(flow)
     log(f"  ID flow: {flow.bits_per_dim(X_cal).mean():.3f} bits/dim on held-out ID images")
 
     X_bg = mutate(X_fit, 0.2, random_state=np.random.RandomState(0))
     bg, t_bg = fit_cached(GlowDensity(**{**params, "weight_decay": 1e-4}), X_bg,
-                          f"{task.name}-background", use_cache=use_cache, log=log)
+                          f"{task.flow_key}-background", use_cache=use_cache, log=log)
     dets = {
         "Likelihood": (LikelihoodDetector(frozen), t_flow, budget),
         "Last scale": (LastScaleDetector(frozen), t_flow, budget),

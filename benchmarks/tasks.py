@@ -24,7 +24,7 @@ def _cifar_like_synthetic(kind, n, rng):
 
 def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=None,
               random_state=0, data_home=None):
-    """Return a Bunch with X_train, X_id, X_ood, input_shape, general (or None).
+    """Return a Bunch with X_train, X_id, X_ood, input_shape, general (or None), flow_key.
 
     ``image_size=32`` resizes the 28x28 (Fashion-)MNIST images (bilinear, as
     Schirrmeister et al. do) so that a 3-level Glow has a 4x4 last scale.
@@ -63,16 +63,20 @@ def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=Non
     else:
         raise ValueError(f"Unknown task {name!r}; choose from {TASKS}.")
 
-    def prepare(X, n):
+    def prepare(X, n, rng=rng):
         X = _subsample(X, n, rng)
         if name in ("fmnist-mnist", "mnist-fmnist") and shape[1] != 28:
             X = datasets.resize_images(X, (1, 28, 28), shape[1])
         return X
 
     suffix = "" if name not in ("fmnist-mnist", "mnist-fmnist") or shape[1] == 28 else f"@{shape[1]}"
+    # Its own generator: every task on the same ID data gets the same training subset,
+    # so the CIFAR-10 tasks share one cached ID flow (``flow_key``).
+    X_train = prepare(X_train, n_train, np.random.RandomState(random_state))
     return Bunch(
         name=name + suffix,
-        X_train=prepare(X_train, n_train),
+        flow_key="cifar10" if name.startswith("cifar10-") else name + suffix,
+        X_train=X_train,
         X_id=prepare(X_id, n_test),
         X_ood=prepare(X_ood, n_test),
         input_shape=tuple(shape),
