@@ -22,10 +22,18 @@ def _conv_layout(x):
     training step, up to 2x when scoring large batches) on channels-last inputs:
     NCHW inputs are reordered to and from its blocked layout in every call. The
     values are unchanged; float64 (the slower reference convolution, which is not
-    faster channels-last) and other devices keep their layout.
+    faster channels-last), other devices and ``(N, D, 1, 1)`` tabular inputs (dense
+    layers, where it gains nothing) keep their layout.
     """
-    if x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
+    if (
+        x.dtype == torch.float32
+        and x.device.type == "cpu"
+        and x.dim() == 4
+        and x.shape[2] * x.shape[3] > 1
+    ):
+        # = x.contiguous(memory_format=torch.channels_last), spelled with permutes
+        # so that torch.func.vmap (LID's jacfwd) accepts it.
+        return x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
     return x
 
 
@@ -127,11 +135,13 @@ class ZeroConv2d(nn.Module):
 
 
 def _conditioner(in_channels, out_channels, hidden_channels, kernel_size):
+    # In-place ReLUs on the convolution outputs (which no backward pass needs) save
+    # allocating two hidden-size activations per coupling.
     return nn.Sequential(
         nn.Conv2d(in_channels, hidden_channels, kernel_size, padding=kernel_size // 2),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),
         nn.Conv2d(hidden_channels, hidden_channels, 1),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),
         ZeroConv2d(hidden_channels, out_channels, kernel_size),
     )
 
