@@ -15,7 +15,7 @@ dependency (``pip install normflows``, extra ``bench``); the benchmark skips
 without it. Set ``OMP_NUM_THREADS`` for stable timings (both sides run under the
 same thread count).
 
-    OMP_NUM_THREADS=1 python -m benchmarks.perf_normflows [--repeats 15]
+    OMP_NUM_THREADS=1 python -m benchmarks.perf_normflows [--repeats 15] [--ablation]
 """
 
 import argparse
@@ -43,6 +43,27 @@ def build_skood(split_prior="conditional", seed=0):
     flow = Glow(SHAPE, n_levels=N_LEVELS, n_steps=N_STEPS, hidden_channels=HIDDEN,
                 split_prior=split_prior)
     return flow, lambda x: flow(x).log_prob
+
+
+def build_skood_ablation(seed=0):
+    """skood's default Glow without its CPU speed-ups (NCHW convolutions, out-of-place
+    ReLUs): the flow code as it was before them, for a before/after row."""
+    import skood.flows.layers as layers
+
+    flow, log_prob = build_skood("conditional", seed)
+    for m in flow.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+    fast = layers._conv_layout
+
+    def slow_log_prob(x):
+        layers._conv_layout = lambda t: t
+        try:
+            return log_prob(x)
+        finally:
+            layers._conv_layout = fast
+
+    return flow, slow_log_prob
 
 
 def build_normflows(seed=0):
@@ -216,6 +237,12 @@ factoring out half of the channels after level 1):
   log-probability through each layer's `inverse`; skood's `forward` is the data ->
   latent direction. Both build the 1x1 weight from its LU factors without a matrix
   inverse in this direction.
+
+skood's CPU speed-ups (float32, inputs with spatial extent): the coupling networks
+run on channels-last copies of their inputs, which oneDNN convolves without
+reordering to and from its blocked layout, and their ReLUs work in place. With
+`--ablation` the first row times skood's default Glow without both (the flow code
+before them); the values agree to float32 rounding.
 """
 
 
@@ -223,6 +250,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also time skood without its CPU speed-ups (channels-last "
+                             "coupling convolutions, in-place ReLUs)")
     args = parser.parse_args(argv)
     try:
         import normflows as nf
@@ -236,14 +266,13 @@ def main(argv=None):
         "skood (diagonal split prior)": build_skood("diagonal"),
         "normflows": build_normflows(),
     }
+    if args.ablation:
+        models = {"skood without channels-last / in-place ReLU": build_skood_ablation(),
+                  **models}
     med_train, med_score, rng_train, rng_score, finite, bpd = compare(models, args.repeats)
     ref = "normflows"
-    sk = "skood (conditional split prior, default)"
-    counts = {
-        sk: skood_param_breakdown(models[sk][0]),
-        "skood (diagonal split prior)": skood_param_breakdown(models["skood (diagonal split prior)"][0]),
-        ref: normflows_param_breakdown(models[ref][0]),
-    }
+    counts = {k: (normflows_param_breakdown if k == ref else skood_param_breakdown)(m)
+              for k, (m, _) in models.items()}
 
     lines = [
         f"Glow {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}, L={N_LEVELS} levels x K={N_STEPS} steps, "
@@ -278,6 +307,8 @@ def main(argv=None):
         "|---|---|---|---|---|---|",
     ]
     for k, c in counts.items():
+        if k.startswith("skood without"):
+            continue
         lines.append(f"| {k} | {c['coupling']:,} | {c['invconv']:,} | {c['actnorm']:,} | "
                      f"{c['prior']:,} | {c['total']:,} |")
     lines += ["", DIFFERENCES]
@@ -287,7 +318,8 @@ def main(argv=None):
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "perf_normflows.md").write_text(
             "# skood vs normflows: Glow speed\n\n"
-            "`OMP_NUM_THREADS=1 python -m benchmarks.perf_normflows`\n\n" + text)
+            f"`OMP_NUM_THREADS=1 python -m benchmarks.perf_normflows --repeats {args.repeats}"
+            f"{' --ablation' if args.ablation else ''}`\n\n" + text)
     return dict(train=med_train, score=med_score, params=counts)
 
 
