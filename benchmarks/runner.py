@@ -186,7 +186,7 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print, n_cal=10
         "KL divergence (KLODS)": (KLDivergenceDetector(frozen, random_state=0), t_flow, budget),
     }
     if task.general is not None and general_methods:
-        gen, t_gen = fit_cached(GlowDensity(**params), task.general, f"{task.name}-general",
+        gen, t_gen = fit_cached(GlowDensity(**params), task.general, f"{task.general_key}-general",
                                 use_cache=use_cache, log=log)
         gen_note = f"{budget} + general n={len(task.general)}"
         dets["Ratio (general)"] = (

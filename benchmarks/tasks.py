@@ -76,6 +76,8 @@ def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=Non
     return Bunch(
         name=name + suffix,
         flow_key="cifar10" if name.startswith("cifar10-") else name + suffix,
+        # Both grey tasks draw the same general images: they share one general model.
+        general_key=("fmnist-mnist" + suffix) if "mnist" in name else name,
         X_train=X_train,
         X_id=prepare(X_id, n_test),
         X_ood=prepare(X_ood, n_test),
