@@ -77,7 +77,7 @@ def _random_glow(input_shape=(1, 4, 4), seed=0, n=2):
 @pytest.fixture(scope="module")
 def glow():
     flow, x = _random_glow()
-    return flow, x, lid.flow_jacobian(flow, x, method="vmap", chunk_size=5, batch_size=1)
+    return flow, x, lid.flow_jacobian(flow, x, method="reverse", chunk_size=5, batch_size=1)
 
 
 # -- exact Jacobian ---------------------------------------------------------------------
@@ -85,6 +85,8 @@ def test_jacobian_paths_agree_and_invert_forward_jacobian(glow):
     flow, x, J = glow
     assert J.shape == (2, 16, 16)
     np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="columns"), J, atol=1e-8)
+    np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="forward", chunk_size=3), J,
+                               atol=1e-8)
     np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="jacfwd"), J, atol=1e-8)
     np.testing.assert_allclose(lid.flow_jacobian(flow, x, chunk_size=None), J, atol=1e-8)
 
@@ -97,6 +99,24 @@ def test_jacobian_paths_agree_and_invert_forward_jacobian(glow):
 
     sv = lid.flow_singular_values(flow, x)
     np.testing.assert_allclose(sv, np.linalg.svd(J, compute_uv=False), rtol=1e-10)
+
+
+def test_float32_glow_paths_agree():
+    """float32 on a CPU: the Glow runs its coupling networks channels-last, which
+    ``torch.func.vmap`` rejects; the batched paths stack copies instead of vmapping."""
+    flow, x = _random_glow(n=3)
+    flow = flow.float()
+    x = x.float()
+    J = lid.flow_jacobian(flow, x, chunk_size=6)
+    assert J.shape == (3, 16, 16)
+    np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="forward", chunk_size=7), J,
+                               atol=1e-5)
+    nodes_fd, w_fd = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=5,
+                                                  random_state=0)
+    nodes_ad, w_ad = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=5,
+                                                  random_state=0, jvp_method="autodiff")
+    np.testing.assert_allclose(nodes_fd, nodes_ad, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(w_fd, w_ad, atol=1e-3)
 
 
 def test_jacobian_of_fitted_estimator_includes_pre_transform():
@@ -146,14 +166,28 @@ def test_fast_lid_matches_exact_on_linear_generator():
     np.testing.assert_allclose(hard, fast, atol=0.05)  # the spectrum is >3 nats from the step
 
 
-def test_fast_lid_with_full_krylov_space_is_exact_per_probe(glow):
+@pytest.mark.parametrize("jvp_method", ["central_difference", "autodiff"])
+def test_fast_lid_with_full_krylov_space_is_exact_per_probe(glow, jvp_method):
     flow, x, J = glow
     nodes, weights = lid.flow_spectral_quadrature(flow, x, n_probes=1, n_steps=40,
-                                                  random_state=0)
+                                                  random_state=0, jvp_method=jvp_method)
     assert nodes.shape[-1] == 16  # capped at D
     # 16 steps span the whole space: the Ritz values are the singular values
     sv = np.linalg.svd(J, compute_uv=False)
     np.testing.assert_allclose(np.sort(nodes[:, 0], 1), np.sort(sv, 1), rtol=1e-6)
+
+
+def test_shorter_lanczos_runs_are_leading_blocks(glow):
+    flow, x, _ = glow
+    fm = lid._FlowMap(flow)
+    _, z = fm.encode(x)
+    probes = lid._rademacher_probes(2, 16, 0, z.device, z.dtype)
+    a, b = lid._golub_kahan(fm.generate, z, probes, 8)
+    s4, w4 = lid._gauss_quadrature(a, b, 4)
+    nodes, weights = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=4,
+                                                  random_state=0)
+    np.testing.assert_allclose(s4.transpose(0, 1).numpy(), nodes, rtol=1e-8)
+    np.testing.assert_allclose(w4.transpose(0, 1).numpy(), weights, atol=1e-10)
 
 
 def test_fast_lid_is_seeded_and_batch_independent(glow):

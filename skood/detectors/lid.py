@@ -46,9 +46,11 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator`. ``None``
         uses :class:`~skood.density.TabularFlowDensity` with default parameters.
     method : {"exact", "fast"}, default="exact"
-        ``"exact"``: the full Jacobian (``D`` forward-mode products) and its
-        singular values, as in the paper; integer LIDs. Affordable for tabular
-        data and small images (seconds per 28x28 image on a CPU).
+        ``"exact"``: the full Jacobian (``D`` reverse-mode products, computed
+        once per point: the scale calibration only re-reads the cached singular
+        values) and its singular values, as in the paper; integer LIDs.
+        Affordable for tabular data and small images (seconds per 28x28 image
+        on a CPU).
         ``"fast"``: matrix-free stochastic Lanczos quadrature
         (:func:`~skood.lid.flow_spectral_quadrature`), ``n_probes * lanczos_steps``
         Jacobian-vector and vector-Jacobian products per sample, with a step
@@ -82,14 +84,19 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         are not inflated by overfitting. ``None`` uses the training data; keep it
         ``None`` with a pre-trained (frozen) flow and pass held-out data to ``fit``.
     chunk_size : int or None, default=128
-        ``"exact"``: Jacobian columns per forward-mode pass (memory vs speed).
+        ``"exact"``: Jacobian rows per pass (memory vs speed).
     n_probes : int, default=2
         ``"fast"``: Rademacher probes (the same for every sample).
     lanczos_steps : int, default=10
         ``"fast"``: Lanczos (Golub-Kahan) steps per probe.
+    jvp_method : {"central_difference", "autodiff"}, default="central_difference"
+        ``"fast"``: how Jacobian-vector products are computed (two forward
+        passes, or forward-mode AD at about twice the cost); see
+        :func:`~skood.lid.flow_spectral_quadrature`.
     batch_size : int or None, default=None
-        Samples per pass (``None``: ``max(1, 1024 // chunk_size)`` for
-        ``"exact"``, ``max(1, 16384 // (n_probes * n_features))`` for ``"fast"``).
+        Samples per pass (``None``: about ``max(64, 2**18 / n_features) //
+        chunk_size`` for ``"exact"``, ``max(1, 32768 // (n_probes * n_features))``
+        for ``"fast"``).
     random_state : int, RandomState instance or None, default=None
         Seeds the subsampling of reference and calibration points, the
         validation split and the probes of ``"fast"``. The flow has its own.
@@ -154,6 +161,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "n_probes": [Interval(Integral, 1, None, closed="left")],
         "lanczos_steps": [Interval(Integral, 1, None, closed="left")],
+        "jvp_method": [StrOptions({"central_difference", "autodiff"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -174,6 +182,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         chunk_size=128,
         n_probes=2,
         lanczos_steps=10,
+        jvp_method="central_difference",
         batch_size=None,
         random_state=None,
         contamination="auto",
@@ -191,6 +200,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         self.chunk_size = chunk_size
         self.n_probes = n_probes
         self.lanczos_steps = lanczos_steps
+        self.jvp_method = jvp_method
         self.batch_size = batch_size
         self.random_state = random_state
         self.contamination = contamination
@@ -248,7 +258,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
             return log_prob, sv
         nodes, weights, log_prob = _lid.flow_spectral_quadrature(
             self.flow_, X, n_probes=self.n_probes, n_steps=self.lanczos_steps,
-            random_state=self._probe_seed, batch_size=self.batch_size,
+            random_state=self._probe_seed, jvp_method=self.jvp_method,
+            batch_size=self.batch_size,
             return_log_prob=True, verbose=self.verbose,
         )
         return log_prob, (nodes, weights)
