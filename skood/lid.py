@@ -467,7 +467,7 @@ def _gauss_quadrature(alphas, betas, n_steps=None):
     return s, vh[..., 0] ** 2  # vh rows are right singular vectors
 
 
-def flow_spectral_quadrature(flow, X, *, n_probes=2, n_steps=10, random_state=None,
+def flow_spectral_quadrature(flow, X, *, n_probes=1, n_steps=12, random_state=None,
                              jvp_method="central_difference", batch_size=None,
                              return_log_prob=False,
                              verbose=False):
@@ -496,12 +496,14 @@ def flow_spectral_quadrature(flow, X, *, n_probes=2, n_steps=10, random_state=No
     flow : fitted density estimator, DensityModule or flow module
         See :func:`flow_jacobian`.
     X : array-like of shape (n_samples, n_features)
-    n_probes : int, default=2
+    n_probes : int, default=1
         Probe vectors; the standard deviation of the estimate falls as
         ``1 / sqrt(n_probes)``.
-    n_steps : int, default=10
+    n_steps : int, default=12
         Lanczos steps per probe (capped at ``D``); more steps resolve the
-        spectrum near the threshold better.
+        spectrum near the threshold better. On a trained 28x28 Glow the
+        quadrature bias dominated the error: 1 probe x 12 steps (23 products)
+        was as accurate as 2 x 10 (38 products), 1 x 16 twice as accurate.
     random_state : int, RandomState instance or None, default=None
         Seeds the probes. The *same* probes serve every sample, so a sample's
         estimate does not depend on the rest of the batch.
@@ -546,7 +548,7 @@ def flow_spectral_quadrature(flow, X, *, n_probes=2, n_steps=10, random_state=No
     return nodes, weights
 
 
-def lid_from_quadrature(nodes, weights, log_threshold, n_dims, *, smoothing=0.5):
+def lid_from_quadrature(nodes, weights, log_threshold, n_dims, *, smoothing=0.25):
     """LID at scale ``r`` from a Lanczos quadrature (:func:`flow_spectral_quadrature`).
 
     ``LID = D * mean_probes sum_j w_j h((log s_j - r) / smoothing)`` with ``h`` the
@@ -562,8 +564,10 @@ def lid_from_quadrature(nodes, weights, log_threshold, n_dims, *, smoothing=0.5)
         The scale ``r``.
     n_dims : int
         ``D``, the dimension of the flow.
-    smoothing : float, default=0.5
-        Width of the step in ``log sigma``; 0 gives the hard step.
+    smoothing : float, default=0.25
+        Width of the step in ``log sigma``; 0 gives the hard step. Too wide a
+        step leaks the (usually much larger) mass below the threshold into the
+        count: on a trained Glow 0.25 beat both 0 and 0.5 at every setting.
 
     Returns
     -------
