@@ -45,17 +45,17 @@ def fmnist_lid():
 
 
 def test_lid_likelihood_beats_likelihood_on_fmnist_to_mnist(fmnist_lid):
-    """Measured (seed 0, 300 + 300 test images, fast LID with 2 probes x 10 Lanczos
-    steps, r = -1.00 from a local-PCA target of 97; 200 s on a shared 2-core CPU):
-    likelihood 0.225 (the paradox), LID alone 0.350, dual-threshold oracle 0.381,
-    deployable rank-AND score 0.226.
+    """Measured (seed 0, 300 + 300 test images, fast LID with the defaults: 1 probe x 12
+    Lanczos steps, r = -1.42 from a local-PCA target of 97; 94 s on a shared 2-core CPU):
+    likelihood 0.225 (the paradox), LID alone 0.521, dual-threshold oracle 0.521,
+    deployable rank-AND score 0.333. (With 2 probes x 10 steps and a step smoothed over
+    0.5 nats, r = -1.00: LID 0.350, dual 0.381, rank-AND 0.226.)
 
-    The oracle envelope beats likelihood clearly; the deployable score only ties it.
-    In skood's flow space (linearly scaled pixels, no logit layer) MNIST digits get a
-    *higher* LID than Fashion-MNIST images at every scale r (see
-    benchmarks/results/lid_bench.md), so the rule "ID iff likelihood AND LID are high"
-    has little to add; Kamkari et al.'s flows model logit-transformed pixels, whose
-    sigmoid output layer squashes the Jacobian at MNIST's saturated black pixels.
+    The gain is modest next to the paper's (0.95 dual for a flow): in skood's flow space
+    (linearly scaled pixels, no logit layer) MNIST digits do not get a lower LID than
+    Fashion-MNIST images (exact LID on a larger Glow: 68 vs 54 at the calibrated r, see
+    benchmarks/results/lid_bench.md). Kamkari et al.'s flows model logit-transformed
+    pixels, whose sigmoid output squashes the Jacobian at MNIST's saturated black pixels.
     """
     det, pairs, score, y = fmnist_lid
     auc_lik = roc_auc_score(y, pairs[:, 0])
@@ -65,5 +65,5 @@ def test_lid_likelihood_beats_likelihood_on_fmnist_to_mnist(fmnist_lid):
           f"dual {auc_dual:.3f}, rank-AND {auc_score:.3f}, r = {det.log_threshold_:.3f}, "
           f"target {det.calibration_target_:.1f}")
     assert auc_lik < 0.5  # the paradox: the FMNIST model prefers MNIST
-    assert auc_dual > auc_lik + 0.1  # the paper's oracle envelope (measured +0.156)
-    assert auc_score > auc_lik - 0.02  # the single score does not lose to likelihood
+    assert auc_dual > auc_lik + 0.15  # the paper's oracle envelope (measured +0.296)
+    assert auc_score > auc_lik + 0.05  # the deployable single score (measured +0.108)
