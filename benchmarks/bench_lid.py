@@ -16,7 +16,7 @@ trained on a Fashion-MNIST subset. Measured side by side in one run:
   dual-threshold envelope (exact and fast LID) and the deployable rank-AND
   score of :class:`~skood.detectors.lid.LIDLikelihoodDetector` (fast).
 
-    python -m benchmarks.bench_lid [--n-train 2048] [--epochs 3] [--n-exact 8] [--n-fast 200]
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_lid [--n-train 6000] [--epochs 4] [--n-exact 8] [--n-fast 150]
 
 Writes ``benchmarks/results/lid_bench.md`` and ``lid_bench.csv``. The trained
 flow is cached under ``benchmarks/cache/``. Run with ``OMP_NUM_THREADS=1`` on a
@@ -93,10 +93,10 @@ def main(argv=None):
     from skood.metrics import dual_threshold_auroc
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_lid", description=__doc__)
-    p.add_argument("--n-train", type=int, default=2048, help="FMNIST training images")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--n-train", type=int, default=6000, help="FMNIST training images")
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--n-exact", type=int, default=8, help="test images per side, exact LID")
-    p.add_argument("--n-fast", type=int, default=200, help="test images per side, fast LID")
+    p.add_argument("--n-fast", type=int, default=150, help="test images per side, fast LID")
     p.add_argument("--n-calibration", type=int, default=128)
     p.add_argument("--n-probes", type=int, default=None, help="default: the detector's")
     p.add_argument("--lanczos-steps", type=int, default=None, help="default: the detector's")
