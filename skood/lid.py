@@ -18,9 +18,12 @@ This module estimates it two ways:
   vector-Jacobian product per step; the Ritz values and weights give the count
   ``tr 1[J^T J > exp(2r)]`` for *every* ``r`` at once.
 
-Both work on any device and dtype. "Flow space" is the flow's input space after
-the estimator's pre-transform: for pixels ``(x_int + 0.5) / 256 - 0.5`` (bin
-centre, no dequantization noise), for tabular data the standardised features.
+Both work on any device and dtype. "Flow space" is the space the generator maps
+to: for pixels ``(x_int + 0.5) / 256 - 0.5`` (bin centre, no dequantization
+noise), for tabular data the standardised features. Smooth pre-transform layers
+after dequantization (a :class:`~skood.flows.PreTransformChain` tail, e.g.
+``GlowDensity(logit_alpha=0.05)``'s logit layer) are part of the generator, whose
+last layer is then their inverse (a sigmoid), as in Kamkari et al.
 
 The scale ``r`` is chosen without OOD data by :func:`calibrate_log_threshold`
 (mean LID of a training buffer = a model-free local-PCA estimate, or the middle
@@ -71,6 +74,10 @@ class _FlowMap:
             self.estimator = est
             module = est.module_
         self.pre = getattr(module, "pre", None)
+        # A chain's smooth tail (e.g. a logit layer) belongs to the generator; only
+        # its non-differentiable head (dequantization) stays outside.
+        self.pre_tail = getattr(self.pre, "tail", None)
+        self.pre_head = self.pre if self.pre_tail is None else self.pre.head
         self.flow = getattr(module, "flow", module)
         self.module = module
         tensors = list(module.parameters()) + list(module.buffers())
@@ -95,10 +102,11 @@ class _FlowMap:
         return torch.tensor(np.asarray(X), dtype=self.dtype, device=self.device)
 
     def to_flow_space(self, x):
-        """The pre-transform alone (eval mode: pixels at the bin centre)."""
+        """The generator's output space: the pre-transform without a chain's smooth
+        tail (eval mode: pixels at the bin centre)."""
         self.module.eval()
         with torch.no_grad():
-            return x if self.pre is None else self.pre(x)[0]
+            return x if self.pre_head is None else self.pre_head(x)[0]
 
     def encode(self, x):
         """Log-likelihood (pre-transform included) and flattened ``z_hat`` of ``x``."""
@@ -116,6 +124,8 @@ class _FlowMap:
     def generate(self, z):
         """Generator ``g``: flattened prior-normalised latents -> flattened flow space."""
         y = self.flow.inverse(self.flow.unflatten_latents(z), normalized=True)
+        if self.pre_tail is not None:
+            y = self.pre.inverse_tail(y)
         return y.reshape(z.shape[0], -1)
 
     def batches(self, X, batch_size, verbose=False, desc=None):
@@ -228,7 +238,8 @@ def flow_jacobian(flow, X, *, method="reverse", chunk_size=128, batch_size=None)
 
     ``J(x) = dg/dz_hat`` evaluated at ``z_hat = f(x)``, where ``g`` maps the
     flattened prior-normalised latents to flow space (the flow's input after the
-    pre-transform). ``J(x)`` is the inverse of the Jacobian of ``x -> z_hat``.
+    pre-transform; with a logit layer, the space before it, ``g`` ending with the
+    sigmoid). ``J(x)`` is the inverse of the Jacobian of ``x -> z_hat``.
 
     Parameters
     ----------

@@ -473,3 +473,74 @@ def test_history_records_losses_in_nats_per_dim(digits):
     loss = np.array(g.history_[:, "train_loss"])
     # nats/dim of the dequantised data: 0 is the uniform density (8 bits/dim).
     assert np.isfinite(loss).all() and np.all(np.abs(loss) < 2)
+
+
+# ---------------------------------------------------------------------------------------
+# logit_alpha: a logit layer after dequantization (Kamkari et al.'s flows)
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def glow_logit(digits):
+    return GlowDensity(**_GLOW, logit_alpha=0.05, dtype="float64").fit(digits)
+
+
+def test_glow_logit_likelihood_is_flow_density_plus_logit_logdet(glow_logit, digits):
+    from skood.flows import LogitTransform, PreTransformChain
+
+    X = digits[:50]
+    module = glow_logit.module_
+    assert isinstance(module.pre, PreTransformChain)
+    # By hand: bin centre, logit, flow, plus the logit's log|det| (nats on the 1/256 grid).
+    x = torch.tensor((X + 0.5) / 256 - 0.5).reshape(-1, 1, 8, 8)
+    y, logdet = LogitTransform(0.05)(x)
+    with torch.no_grad():
+        ref = (module.flow(y).log_prob + logdet).numpy()
+    lp = glow_logit.score_samples(X)
+    np.testing.assert_allclose(lp, ref, rtol=1e-10, atol=1e-8)
+    # The per-scale terms (logit log-det in the first scale) still sum to the total.
+    np.testing.assert_allclose(glow_logit.log_prob_per_scale(X).sum(1), lp, rtol=0, atol=1e-8)
+    bpd = glow_logit.bits_per_dim(X)
+    np.testing.assert_allclose(bpd, bits_per_dim(lp, 64), rtol=0, atol=0)
+    assert 0 < bpd.mean() < 9.5 and np.all(bpd > 0)
+
+
+def test_glow_logit_samples_are_pixels_and_round_trip(glow_logit, digits, tmp_path):
+    x = glow_logit.sample(5, random_state=0)
+    assert x.min() >= 0 and x.max() <= 255
+    np.testing.assert_array_equal(x, np.round(x))
+    path = tmp_path / "g.joblib"
+    joblib.dump(glow_logit, path)
+    np.testing.assert_array_equal(joblib.load(path).score_samples(digits[:5]),
+                                  glow_logit.score_samples(digits[:5]))
+
+
+def test_glow_logit_generator_for_lid_includes_the_sigmoid(glow_logit, digits):
+    """LID differentiates latent -> dequantized pixels: flow inverse, then the sigmoid."""
+    from torch.autograd.functional import jacobian
+
+    from skood.lid import _FlowMap, flow_jacobian
+
+    fm = _FlowMap(glow_logit)
+    x = fm.as_tensor(digits[:2])
+    _, z = fm.encode(x)
+    # g(f(x)) is the pixel at the bin centre, in [-0.5, 0.5) (not in logit space).
+    torch.testing.assert_close(fm.generate(z), fm.to_flow_space(x), atol=1e-9, rtol=0)
+    assert fm.to_flow_space(x).min() >= -0.5 and fm.to_flow_space(x).max() < 0.5
+    module = glow_logit.module_
+
+    def g(zi):
+        y = module.flow.inverse(module.flow.unflatten_latents(zi[None]), normalized=True)
+        return module.pre.inverse_tail(y).reshape(-1)
+
+    J = flow_jacobian(glow_logit, digits[:2])
+    for i in range(2):
+        np.testing.assert_allclose(J[i], jacobian(g, z[i]).numpy(), rtol=1e-7, atol=1e-10)
+
+
+def test_glow_logit_alpha_validation(digits):
+    for alpha in (0.0, 0.5, 0.7, -0.1):
+        with pytest.raises(InvalidParameterError, match="'logit_alpha' parameter"):
+            GlowDensity(**_GLOW, logit_alpha=alpha).fit(digits[:20])
+    with pytest.raises(ValueError, match="logit_alpha needs pixel data"):
+        GlowDensity(**_GLOW, pixel_scale="continuous", logit_alpha=0.05).fit(digits[:20])
+    # Default: no logit layer (the module's pre-transform is the plain dequantization).
+    assert GlowDensity().logit_alpha is None

@@ -521,3 +521,86 @@ def test_glow_float32_fast_path_matches_float64_under_vmap_and_jacfwd():
     np.testing.assert_allclose(g32.detach().numpy(), g64.detach().numpy(), rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(flow32(x).log_prob.detach().numpy(),
                                flow64(x.double()).log_prob.detach().numpy(), rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# logit pre-transform (Kamkari et al. / Layer6 convention) and pre-transform chains
+# ---------------------------------------------------------------------------------------
+def _pixels_grid(n=4, shape=(1, 3, 3)):
+    """Dequantized pixels on skood's grid [-0.5, 0.5), including both extreme bins."""
+    v = torch.randint(0, 256, (n, *shape)).to(DT)
+    v[0].fill_(0.0)
+    v[1].fill_(255.0)
+    return (v + torch.rand_like(v)) / 256 - 0.5
+
+
+@pytest.mark.parametrize("alpha", [0.05, 1e-6, 0.3])
+def test_logit_transform_invertible(alpha):
+    from skood.flows import LogitTransform
+
+    t = LogitTransform(alpha)
+    x = _pixels_grid()
+    y, _ = t(x)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(t.inverse(y), x, atol=INV_ATOL, rtol=0)
+    # Layer6 formula: y = logit(alpha + (1 - alpha) * x~), x~ = x + 0.5.
+    s = alpha + (1 - alpha) * (x + 0.5)
+    torch.testing.assert_close(y, torch.log(s / (1 - s)), atol=1e-9, rtol=0)
+    y2 = torch.randn(3, 1, 3, 3, dtype=DT) * 2 + 1
+    torch.testing.assert_close(t(t.inverse(y2))[0], y2, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.3])
+def test_logit_transform_logdet_is_brute_force_jacobian(alpha):
+    from skood.flows import LogitTransform
+
+    t = LogitTransform(alpha)
+    x = _pixels_grid(3)
+    _, logdet = t(x)
+    for i in range(len(x)):
+        J = jacobian(lambda xi: t(xi[None])[0][0].reshape(-1), x[i]).reshape(9, 9)
+        _, ref = torch.linalg.slogdet(J)
+        torch.testing.assert_close(logdet[i], ref, atol=LOGDET_ATOL, rtol=0)
+
+
+def test_logit_transform_rejects_bad_alpha():
+    from skood.flows import LogitTransform
+
+    for alpha in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="alpha"):
+            LogitTransform(alpha)
+
+
+def test_logit_of_uniform_pixels_is_8_bits_per_dim():
+    """x~ ~ U[0, 1) pushed through the logit has the density s(1 - s) / (1 - alpha)
+    (s = sigmoid(y)); adding the log-det must give back log-density 0, i.e. 8 bits/dim."""
+    from skood.flows import LogitTransform
+
+    alpha = 0.05
+    t = LogitTransform(alpha)
+    x = _pixels_grid(5, (1, 4, 4))
+    y, logdet = t(x)
+    s = torch.sigmoid(y)
+    log_p_y = (torch.log(s) + torch.log1p(-s) - math.log(1 - alpha)).reshape(5, -1).sum(1)
+    lp = (log_p_y + logdet).numpy()
+    np.testing.assert_allclose(lp, 0.0, atol=1e-9)
+    np.testing.assert_allclose(bits_per_dim(lp, 16), 8.0, atol=1e-10)
+
+
+def test_pre_transform_chain_composes_logdets_and_inverts():
+    from skood.flows import LogitTransform, PreTransformChain
+
+    deq, logit = PixelDequantization(255.0), LogitTransform(0.05)
+    chain = PreTransformChain(deq, logit).eval()
+    v = torch.randint(0, 256, (4, 1, 3, 3)).to(DT)
+    y, logdet = chain(v)
+    x, ld0 = deq.eval()(v)
+    y1, ld1 = logit(x)
+    torch.testing.assert_close(y, y1, atol=0, rtol=0)
+    torch.testing.assert_close(logdet, ld0 + ld1, atol=0, rtol=0)
+    # The smooth tail alone undoes the logit; the full inverse recovers the integers.
+    torch.testing.assert_close(chain.inverse_tail(y), x, atol=INV_ATOL, rtol=0)
+    torch.testing.assert_close(chain.inverse(y), v, atol=0, rtol=0)
+    # Training mode: dequantization noise, still inside the pixel's bin.
+    chain.train()
+    torch.testing.assert_close(chain.inverse(chain(v)[0]), v, atol=0, rtol=0)

@@ -1,11 +1,11 @@
 """Multi-scale Glow density estimator for images."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..flows import Glow, PixelDequantization, Standardization
+from ..flows import Glow, LogitTransform, PixelDequantization, PreTransformChain, Standardization
 from ._base import BaseFlowDensity, bits_per_dim
 from ._net import DensityModule
 
@@ -44,6 +44,15 @@ class GlowDensity(BaseFlowDensity):
         ``"auto"``: ``"uint8"`` if the training maximum exceeds 1, else ``"unit"``;
         ``"continuous"``: not pixels, standardise per feature and add the
         log-Jacobian (no dequantization).
+    logit_alpha : float in (0, 0.5) or None, default=None
+        ``None``: the flow models the dequantized pixels ``x`` in [-0.5, 0.5)
+        directly. A float enables a logit layer after dequantization,
+        ``y = logit(alpha + (1 - alpha) * (x + 0.5))`` (RealNVP; Kamkari et al.
+        use ``alpha = 0.05``), whose log-determinant is included, so
+        log-likelihoods and bits/dim keep their units. Local intrinsic dimension
+        (:mod:`skood.lid`) then differentiates through the logit's inverse (a
+        sigmoid), which flattens the generator at saturated pixels, as in the
+        paper. Pixel data only.
     max_epochs : int, default=20
     batch_size : int, default=64
     lr : float, default=1e-3
@@ -96,6 +105,7 @@ class GlowDensity(BaseFlowDensity):
         "hidden_channels": [Interval(Integral, 1, None, closed="left")],
         "split_prior": [StrOptions({"conditional", "diagonal"})],
         "pixel_scale": [StrOptions({"auto", "uint8", "unit", "continuous"})],
+        "logit_alpha": [Interval(Real, 0, 0.5, closed="neither"), None],
     }
 
     def __init__(
@@ -107,6 +117,7 @@ class GlowDensity(BaseFlowDensity):
         hidden_channels=64,
         split_prior="conditional",
         pixel_scale="auto",
+        logit_alpha=None,
         max_epochs=20,
         batch_size=64,
         lr=1e-3,
@@ -126,6 +137,7 @@ class GlowDensity(BaseFlowDensity):
         self.hidden_channels = hidden_channels
         self.split_prior = split_prior
         self.pixel_scale = pixel_scale
+        self.logit_alpha = logit_alpha
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -147,6 +159,10 @@ class GlowDensity(BaseFlowDensity):
                 scale = "uint8" if X.max() > 1.0 else "unit"
             self.pixel_scale_ = scale
         if self.pixel_scale_ == "continuous":
+            if fitting and self.logit_alpha is not None:
+                raise ValueError(
+                    "logit_alpha needs pixel data; this model has pixel_scale='continuous'."
+                )
             return
         hi = 255.0 if self.pixel_scale_ == "uint8" else 1.0
         lo_x, hi_x = float(X.min()), float(X.max())
@@ -162,6 +178,8 @@ class GlowDensity(BaseFlowDensity):
             pre = _standardization(X)
         else:
             pre = PixelDequantization(255.0 if self.pixel_scale_ == "uint8" else 1.0)
+            if self.logit_alpha is not None:
+                pre = PreTransformChain(pre, LogitTransform(self.logit_alpha, shift=0.5))
         flow = Glow(
             self.input_shape_,
             n_levels=self.n_levels,

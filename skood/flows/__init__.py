@@ -12,7 +12,12 @@ from .layers import (
     squeeze,
     unsqueeze,
 )
-from .preprocessing import PixelDequantization, Standardization
+from .preprocessing import (
+    LogitTransform,
+    PixelDequantization,
+    PreTransformChain,
+    Standardization,
+)
 from .tabular import TabularFlow
 
 __all__ = [
@@ -24,7 +29,9 @@ __all__ = [
     "FlowStep",
     "Glow",
     "InvConv1x1",
+    "LogitTransform",
     "PixelDequantization",
+    "PreTransformChain",
     "Standardization",
     "TabularFlow",
     "squeeze",

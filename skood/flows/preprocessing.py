@@ -1,9 +1,13 @@
-"""Pre-transforms in front of a flow: pixel dequantization and standardisation.
+"""Pre-transforms in front of a flow: pixel dequantization, logit, standardisation.
 
-Both return ``(y, logdet)`` so the estimator's log-likelihood stays in the space
+All return ``(y, logdet)`` so the estimator's log-likelihood stays in the space
 the user's data lives in (standardisation) or in the usual bits/dim convention
-(pixels).
+(pixels, with or without a logit layer). :class:`PreTransformChain` composes a
+non-smooth head (dequantization) with smooth bijections (a logit layer) and
+tells LID which part belongs to the generator.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -50,3 +54,79 @@ class Standardization(nn.Module):
 
     def inverse(self, y):
         return y * self.scale + self.mean
+
+
+class LogitTransform(nn.Module):
+    """``y = logit(alpha + (1 - alpha) * (x + shift))``, elementwise, with its log-det.
+
+    The logit layer of RealNVP / Kamkari et al. (Layer6 convention, with
+    ``x~ = x + shift`` in [0, 1)). Its log-determinant is
+    ``sum(log(1 - alpha) - log s - log(1 - s))`` with ``s = alpha + (1 - alpha) x~``,
+    so a log-density of ``y`` plus it is a log-density of ``x``; with
+    ``shift = 0.5`` and ``x`` on skood's [-0.5, 0.5) pixel grid (``x -> x~`` has unit
+    Jacobian) bits/dim are unchanged in meaning.
+
+    Parameters
+    ----------
+    alpha : float, default=0.05
+        Keeps the logit finite: ``s`` lies in ``[alpha, 1)``. Must be in (0, 1).
+    shift : float, default=0.5
+        Added to the input to bring it into [0, 1).
+    """
+
+    def __init__(self, alpha=0.05, shift=0.5):
+        super().__init__()
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}.")
+        self.alpha = float(alpha)
+        self.shift = float(shift)
+
+    def forward(self, x):
+        s = self.alpha + (1.0 - self.alpha) * (x + self.shift)
+        log_s, log_1ms = torch.log(s), torch.log1p(-s)
+        logdet = (math.log1p(-self.alpha) - log_s - log_1ms).reshape(x.shape[0], -1).sum(1)
+        return log_s - log_1ms, logdet
+
+    def inverse(self, y):
+        # Differentiable (a sigmoid): LID's generator goes through it.
+        return (torch.sigmoid(y) - self.alpha) / (1.0 - self.alpha) - self.shift
+
+
+class PreTransformChain(nn.Module):
+    """``head`` (e.g. dequantization) followed by smooth bijections ``tail``.
+
+    ``forward`` composes them and sums the log-determinants; ``inverse`` undoes
+    them in reverse order. The split matters for local intrinsic dimension
+    (:mod:`skood.lid`): the generator is the flow's inverse followed by the
+    ``tail`` inverses (a logit layer's sigmoid, as in Kamkari et al.), in the
+    space produced by ``head`` (dequantized pixels at the bin centre), since
+    dequantization is not differentiable.
+
+    Parameters
+    ----------
+    head : nn.Module
+        Pre-transform returning ``(y, logdet)``, with an ``inverse``.
+    *tail : nn.Module
+        Smooth, invertible pre-transforms of the same kind, applied in order.
+    """
+
+    def __init__(self, head, *tail):
+        super().__init__()
+        self.head = head
+        self.tail = nn.ModuleList(tail)
+
+    def forward(self, x):
+        y, logdet = self.head(x)
+        for t in self.tail:
+            y, ld = t(y)
+            logdet = logdet + ld
+        return y, logdet
+
+    def inverse_tail(self, y):
+        """Inverse of the smooth part only (differentiable)."""
+        for t in reversed(self.tail):
+            y = t.inverse(y)
+        return y
+
+    def inverse(self, y):
+        return self.head.inverse(self.inverse_tail(y))
