@@ -41,6 +41,14 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     in-distribution reference values. Thresholding it at ``q`` flags points whose
     likelihood *or* LID is below the ``q``-quantile of in-distribution data.
 
+    For images, use a flow with the paper's logit layer,
+    ``GlowDensity(..., logit_alpha=0.05)``: LID is then measured through the
+    logit's inverse (a sigmoid), which flattens the generator at saturated pixels
+    such as MNIST's black background. On Fashion-MNIST -> MNIST with a small Glow
+    (``tests/test_lid_real_data.py``, fast LID on 300 + 300 images) it lifts the
+    LID AUROC from 0.52 to 0.71 and the rank-AND score from 0.33 to 0.61 (exact LID
+    on 8 + 8 images: 0.48 -> 0.91); without it, MNIST does not get the lower LID.
+
     Parameters
     ----------
     flow : density estimator or None, default=None
