@@ -1,8 +1,8 @@
 """Fashion-MNIST -> MNIST: likelihood + LID (Kamkari et al., ICML 2024) vs likelihood.
 
-Slow (about 2 CPU minutes; 112 s on a shared 2-core CPU): a small Glow (2 levels x 4 steps, 32 hidden channels)
-with Kamkari et al.'s logit layer (``logit_alpha=0.05``) trained for 4 epochs on 6000
-Fashion-MNIST images, the scale r and the reference CDFs fitted on 512 held-out
+Slow (112 s on a shared 2-core CPU): a small Glow (2 levels x 4 steps, 32 hidden
+channels) with Kamkari et al.'s logit layer (``logit_alpha=0.05``) trained for 4 epochs
+on 6000 Fashion-MNIST images, the scale r and the reference CDFs fitted on 512 held-out
 training images, then the fast (matrix-free) LID of 300 + 300 test images and the
 exact LID of 8 + 8 of them.
 """
