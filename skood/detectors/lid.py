@@ -47,7 +47,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     such as MNIST's black background. On Fashion-MNIST -> MNIST with a small Glow
     (``tests/test_lid_real_data.py``, fast LID on 300 + 300 images) it lifts the
     LID AUROC from 0.52 to 0.71 and the rank-AND score from 0.33 to 0.61 (exact LID
-    on 8 + 8 images: 0.48 -> 0.91); without it, MNIST does not get the lower LID.
+    on 150 + 150 images: 0.35 -> 0.70); without it, MNIST does not get the lower
+    LID. The paper's ~0.95 needs larger, better-trained flows.
 
     Parameters
     ----------
