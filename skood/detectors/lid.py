@@ -48,7 +48,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     (``tests/test_lid_real_data.py``, fast LID on 300 + 300 images) it lifts the
     LID AUROC from 0.52 to 0.71 and the rank-AND score from 0.33 to 0.61 (exact LID
     on 150 + 150 images: 0.35 -> 0.70); without it, MNIST does not get the lower
-    LID. The paper's ~0.95 needs larger, better-trained flows.
+    LID. (The paper's ~0.95 came from much larger flows; not reproduced here.)
 
     Parameters
     ----------
