@@ -265,10 +265,12 @@ def plot_scores(task_name, scores, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = task_name.replace("@", "_")
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    for name, (s_id, s_ood) in scores.items():
+    skood_names = _skood_names(scores)
+    for i, (name, (s_id, s_ood)) in enumerate(scores.items()):
         y = np.r_[np.ones(len(s_id)), np.zeros(len(s_ood))]
         fpr, tpr, _ = roc_curve(y, np.nan_to_num(np.r_[s_id, s_ood], neginf=-1e300))
-        ax.plot(fpr, tpr, lw=1.2, label=name, ls="-" if name in _skood_names(scores) else "--")
+        ax.plot(fpr, tpr, lw=1.2, label=name, color=plt.cm.tab20(i % 20),
+                ls="-" if name in skood_names else "--")
     ax.plot([0, 1], [0, 1], c="grey", lw=0.5)
     ax.set(xlabel="FPR (OOD accepted)", ylabel="TPR (ID accepted)", title=f"{task_name}: ROC")
     ax.legend(fontsize=7, loc="lower right")
@@ -276,7 +278,7 @@ def plot_scores(task_name, scores, out_dir):
     fig.savefig(roc_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
-    names = [n for n in _skood_names(scores)]
+    names = skood_names
     cols = 4
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
