@@ -34,6 +34,7 @@ from skood.detectors import (
     TypicalityDetector,
 )
 from skood.detectors.likelihood_ratio import mutate
+from skood.exceptions import TrainingDivergedError
 from skood.metrics import evaluate_id_ood, group_auroc, make_groups
 
 GROUP_SIZES = (2, 5, 10)
@@ -225,12 +226,17 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print, n_cal=10
     X_id, X_ood = task.X_id[:n], task.X_ood[:n]
     record("Likelihood + LID", "skood", lid.score_samples(X_id), lid.score_samples(X_ood),
            t_flow + time.perf_counter() - t, f"{budget}, {lid.method} LID", lid, X_id, X_ood)
+    logit_flow = None
     if not quick:
         # Kamkari et al.'s flows model logit pixels: the sigmoid of the generator squashes
         # the Jacobian at saturated pixels, which is what lowers the LID of simple images.
-        logit_flow, t_logit = fit_cached(GlowDensity(**params, logit_alpha=0.05), X_fit,
-                                         f"{task.flow_key}-glow-logit", use_cache=use_cache,
-                                         log=log)
+        try:
+            logit_flow, t_logit = fit_cached(GlowDensity(**params, logit_alpha=0.05), X_fit,
+                                             f"{task.flow_key}-glow-logit",
+                                             use_cache=use_cache, log=log)
+        except TrainingDivergedError as exc:  # reported in the log, the other rows stand
+            log(f"  logit-pixel Glow not trained: {exc}")
+    if logit_flow is not None:
         frozen_logit = FrozenEstimator(logit_flow)
         note = f"{budget}, logit pixels"
         det = LikelihoodDetector(frozen_logit).fit(X_cal)
