@@ -524,7 +524,7 @@ def test_glow_float32_fast_path_matches_float64_under_vmap_and_jacfwd():
 
 
 # ---------------------------------------------------------------------------------------
-# logit pre-transform (Kamkari et al. / Layer6 convention) and pre-transform chains
+# logit pre-transform (RealNVP; Kamkari et al.'s flows) and pre-transform chains
 # ---------------------------------------------------------------------------------------
 def _pixels_grid(n=4, shape=(1, 3, 3)):
     """Dequantized pixels on skood's grid [-0.5, 0.5), including both extreme bins."""
@@ -535,7 +535,7 @@ def _pixels_grid(n=4, shape=(1, 3, 3)):
 
 
 @pytest.mark.parametrize("alpha", [0.05, 1e-6, 0.3])
-def test_logit_transform_invertible(alpha):
+def test_logit_transform_invertible_and_bounded(alpha):
     from skood.flows import LogitTransform
 
     t = LogitTransform(alpha)
@@ -543,9 +543,11 @@ def test_logit_transform_invertible(alpha):
     y, _ = t(x)
     assert torch.isfinite(y).all()
     torch.testing.assert_close(t.inverse(y), x, atol=INV_ATOL, rtol=0)
-    # Layer6 formula: y = logit(alpha + (1 - alpha) * x~), x~ = x + 0.5.
-    s = alpha + (1 - alpha) * (x + 0.5)
+    # RealNVP's formula: y = logit(alpha + (1 - 2 alpha) x~), x~ = x + 0.5; symmetric bounds.
+    s = alpha + (1 - 2 * alpha) * (x + 0.5)
     torch.testing.assert_close(y, torch.log(s / (1 - s)), atol=1e-9, rtol=0)
+    bound = math.log((1 - alpha) / alpha)
+    assert y.min() >= -bound - 1e-9 and y.max() <= bound + 1e-9
     y2 = torch.randn(3, 1, 3, 3, dtype=DT) * 2 + 1
     torch.testing.assert_close(t(t.inverse(y2))[0], y2, atol=1e-9, rtol=0)
 
@@ -566,13 +568,13 @@ def test_logit_transform_logdet_is_brute_force_jacobian(alpha):
 def test_logit_transform_rejects_bad_alpha():
     from skood.flows import LogitTransform
 
-    for alpha in (0.0, 1.0, -0.1):
+    for alpha in (0.0, 0.5, 1.0, -0.1):
         with pytest.raises(ValueError, match="alpha"):
             LogitTransform(alpha)
 
 
 def test_logit_of_uniform_pixels_is_8_bits_per_dim():
-    """x~ ~ U[0, 1) pushed through the logit has the density s(1 - s) / (1 - alpha)
+    """x~ ~ U[0, 1) pushed through the logit has the density s(1 - s) / (1 - 2 alpha)
     (s = sigmoid(y)); adding the log-det must give back log-density 0, i.e. 8 bits/dim."""
     from skood.flows import LogitTransform
 
@@ -581,7 +583,7 @@ def test_logit_of_uniform_pixels_is_8_bits_per_dim():
     x = _pixels_grid(5, (1, 4, 4))
     y, logdet = t(x)
     s = torch.sigmoid(y)
-    log_p_y = (torch.log(s) + torch.log1p(-s) - math.log(1 - alpha)).reshape(5, -1).sum(1)
+    log_p_y = (torch.log(s) + torch.log1p(-s) - math.log(1 - 2 * alpha)).reshape(5, -1).sum(1)
     lp = (log_p_y + logdet).numpy()
     np.testing.assert_allclose(lp, 0.0, atol=1e-9)
     np.testing.assert_allclose(bits_per_dim(lp, 16), 8.0, atol=1e-10)

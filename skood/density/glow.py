@@ -47,7 +47,7 @@ class GlowDensity(BaseFlowDensity):
     logit_alpha : float in (0, 0.5) or None, default=None
         ``None``: the flow models the dequantized pixels ``x`` in [-0.5, 0.5)
         directly. A float enables a logit layer after dequantization,
-        ``y = logit(alpha + (1 - alpha) * (x + 0.5))`` (RealNVP; Kamkari et al.
+        ``y = logit(alpha + (1 - 2 alpha) * (x + 0.5))`` (RealNVP; Kamkari et al.
         use ``alpha = 0.05``), whose log-determinant is included, so
         log-likelihoods and bits/dim keep their units. Local intrinsic dimension
         (:mod:`skood.lid`) then differentiates through the logit's inverse (a
