@@ -159,7 +159,7 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print, n_cal=10
     rows : list of dict
         One result row per detector.
     scores : dict
-        ``{detector: (scores_id, scores_ood)}`` for plots.
+        ``{detector: (scores_id, scores_ood, family)}`` for plots.
     """
     params = glow_params(task, epochs, quick)
     n_cal = min(n_cal, len(task.X_train) // 4)
@@ -175,7 +175,7 @@ def run_task(task, *, epochs=5, quick=False, use_cache=True, log=print, n_cal=10
                    fit_s=round(seconds, 1), n_test=f"{len(s_id)}+{len(s_ood)}",
                    **evaluate_id_ood(s_id, s_ood), **_group_aurocs(det, X_id, X_ood, s_id, s_ood))
         rows.append(row)
-        scores[name] = (s_id, s_ood)
+        scores[name] = (s_id, s_ood, family)
         log(f"  {name:34s} AUROC {row['auroc']:.3f}  group M=5 {row['group_auroc_m5']:.3f}")
 
     flow, t_flow = fit_cached(GlowDensity(**params), X_fit, f"{task.flow_key}-glow",
@@ -280,8 +280,8 @@ def plot_scores(task_name, scores, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = task_name.replace("@", "_")
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    skood_names = _skood_names(scores)
-    for i, (name, (s_id, s_ood)) in enumerate(scores.items()):
+    skood_names = [name for name, (*_, family) in scores.items() if family == "skood"]
+    for i, (name, (s_id, s_ood, _)) in enumerate(scores.items()):
         y = np.r_[np.ones(len(s_id)), np.zeros(len(s_ood))]
         fpr, tpr, _ = roc_curve(y, np.nan_to_num(np.r_[s_id, s_ood], neginf=-1e300))
         ax.plot(fpr, tpr, lw=1.2, label=name, color=plt.cm.tab20(i % 20),
@@ -298,7 +298,7 @@ def plot_scores(task_name, scores, out_dir):
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), names):
-        s_id, s_ood = scores[name]
+        s_id, s_ood, _ = scores[name]
         both = np.r_[s_id, s_ood]
         both = both[np.isfinite(both)]
         lo, hi = np.percentile(both, [0.5, 99.5])
@@ -317,7 +317,3 @@ def plot_scores(task_name, scores, out_dir):
     plt.close(fig)
     return [roc_path, hist_path]
 
-
-def _skood_names(scores):
-    classical = set(classical_detectors())
-    return [n for n in scores if n not in classical]
