@@ -34,10 +34,11 @@ def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=Non
     """
     rng = np.random.RandomState(random_state)
     general = None
+    grey = name in ("fmnist-mnist", "mnist-fmnist")
     if name == "digits":
         d = datasets.load_digits_ood(random_state=random_state)
         X_train, X_id, X_ood, shape = d.X_train, d.X_test_id, d.X_test_ood, d.input_shape
-    elif name in ("fmnist-mnist", "mnist-fmnist"):
+    elif grey:
         load_in, load_out = datasets.load_fashion_mnist, datasets.load_mnist
         if name == "mnist-fmnist":
             load_in, load_out = load_out, load_in
@@ -65,11 +66,11 @@ def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=Non
 
     def prepare(X, n, rng=rng):
         X = _subsample(X, n, rng)
-        if name in ("fmnist-mnist", "mnist-fmnist") and shape[1] != 28:
+        if grey and shape[1] != 28:
             X = datasets.resize_images(X, (1, 28, 28), shape[1])
         return X
 
-    suffix = "" if name not in ("fmnist-mnist", "mnist-fmnist") or shape[1] == 28 else f"@{shape[1]}"
+    suffix = f"@{shape[1]}" if grey and shape[1] != 28 else ""
     # Its own generator: every task on the same ID data gets the same training subset,
     # so the CIFAR-10 tasks share one cached ID flow (``flow_key``).
     X_train = prepare(X_train, n_train, np.random.RandomState(random_state))
@@ -77,7 +78,7 @@ def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=Non
         name=name + suffix,
         flow_key="cifar10" if name.startswith("cifar10-") else name + suffix,
         # Both grey tasks draw the same general images: they share one general model.
-        general_key=("fmnist-mnist" + suffix) if "mnist" in name else name,
+        general_key=("fmnist-mnist" + suffix) if grey else name,
         X_train=X_train,
         X_id=prepare(X_id, n_test),
         X_ood=prepare(X_ood, n_test),
