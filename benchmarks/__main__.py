@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from .runner import GROUP_SIZES, plot_scores, run_task
-from .tasks import TASKS, load_task
+from skood.benchmark._runner import GROUP_SIZES, plot_scores, run_task
+from skood.benchmark._tasks import TASKS, load_task
 
 RESULTS = Path(__file__).parent / "results"
 _COLS = ("auroc", "aupr_in", "aupr_out", "fpr95") + tuple(f"group_auroc_m{m}" for m in GROUP_SIZES)

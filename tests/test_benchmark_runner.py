@@ -7,8 +7,8 @@ classical baselines reproduce their known digits AUROCs, and the plots are writt
 import numpy as np
 import pytest
 
-from benchmarks.runner import GROUP_SIZES, plot_scores, run_task
-from benchmarks.tasks import load_task
+from skood.benchmark._runner import GROUP_SIZES, plot_scores, run_task
+from skood.benchmark._tasks import load_task
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -38,7 +38,7 @@ from skood.exceptions import TrainingDivergedError
 from skood.metrics import evaluate_id_ood, group_auroc, make_groups
 
 GROUP_SIZES = (2, 5, 10)
-CACHE = Path(__file__).parent / "cache"
+CACHE = Path(__file__).resolve().parents[2] / "benchmarks" / "cache"
 
 
 def glow_params(task, epochs, quick):

@@ -1,0 +1,1 @@
+"""The image benchmark protocol (moved from ``benchmarks/``)."""
