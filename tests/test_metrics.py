@@ -8,6 +8,8 @@ from sklearn.datasets import make_blobs
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skood.metrics import (
     SCORERS,
@@ -283,6 +285,58 @@ def test_scorer_falls_back_to_decision_function():
     assert auroc_scorer(_DecisionOnly(), X, y) == 1.0
     with pytest.raises(TypeError, match="score_samples"):
         auroc_scorer(_NoScore(), X, y)
+
+
+class _PyODLike:
+    """PyOD's conventions: decision_function = outlyingness, fitted threshold_."""
+
+    def fit(self, X, y=None):
+        self.decision_scores_ = self.decision_function(X)
+        self.threshold_ = np.percentile(self.decision_scores_, 90)
+        return self
+
+    def decision_function(self, X):
+        return np.abs(np.asarray(X)[:, 0])
+
+
+class _FromPyODPackage:
+    """Unfitted, without PyOD's attributes: recognised by its module alone."""
+
+    def decision_function(self, X):
+        return np.abs(np.asarray(X)[:, 0])
+
+
+_FromPyODPackage.__module__ = "pyod.models.fake"
+
+
+class _PyODLikeWithScoreSamples(_PyODLike):
+    def score_samples(self, X):
+        return -self.decision_function(X)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: _PyODLike().fit(X),
+        lambda X: _FromPyODPackage(),
+        lambda X: make_pipeline(FunctionTransformer(), _PyODLike()).fit(X),
+    ],
+    ids=["fitted-attributes", "pyod-module", "pipeline"],
+)
+@pytest.mark.parametrize("scorer", list(SCORERS.values()) + [make_ood_scorer("auroc", outlier_label=1)])
+def test_scorers_refuse_pyod_models(make, scorer):
+    # Reading PyOD's outlyingness as normality would invert the metric silently.
+    X = np.array([[0.0], [0.5], [-0.5], [4.0]])
+    est = make(X)
+    y = np.array([1, 1, 1, -1]) if scorer.outlier_label is None else np.array([0, 0, 0, 1])
+    with pytest.raises(TypeError, match=r"skood\.adapters\.PyODAdapter"):
+        scorer(est, X, y)
+
+
+def test_scorers_trust_score_samples_over_pyod_attributes():
+    X = np.array([[0.0], [0.5], [-0.5], [4.0]])
+    y = np.array([1, 1, 1, -1])
+    assert auroc_scorer(_PyODLikeWithScoreSamples().fit(X), X, y) == 1.0
 
 
 # ---------------------------------------------------------------------------
