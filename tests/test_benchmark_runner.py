@@ -1,14 +1,14 @@
 """The image benchmark runner end to end on the embedded digits task, at a tiny budget.
 
-Guards ``make demo``: every detector runs, every metric is a probability, the
-classical baselines reproduce their known digits AUROCs, and the plots are written.
+Guards ``make demo`` (``skood benchmark --quick``): every detector runs, every
+metric is a probability, the classical baselines reproduce their known digits
+AUROCs, and the tables and plots are written.
 """
 
 import numpy as np
 import pytest
 
-from skood.benchmark._runner import GROUP_SIZES, plot_scores, run_task
-from skood.benchmark._tasks import load_task
+from skood.benchmark import GROUP_SIZES, load_task, plot_scores, run_task, write_results
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture(scope="module")
 def digits_run():
     task = load_task("digits")
-    return task, *run_task(task, epochs=1, quick=True, use_cache=False, n_lid=16,
+    return task, *run_task(task, epochs=1, quick=True, cache_dir=None, n_lid=16,
                            log=lambda m: None)
 
 
@@ -50,3 +50,12 @@ def test_plots_are_written(digits_run, tmp_path):
     paths = plot_scores(task.name, scores, tmp_path)
     assert [p.name for p in paths] == ["digits-roc.png", "digits-hist.png"]
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_results_are_written(digits_run, tmp_path):
+    _, rows, _ = digits_run
+    md, csv_path = write_results(rows, tmp_path / "out", "quick", footer="Hardware: test.")
+    text = md.read_text()
+    assert text.startswith("| task | detector |") and "Hardware: test." in text
+    assert "| digits | LOF (PCA) | classical |" in text
+    assert len(csv_path.read_text().splitlines()) == len(rows) + 1

@@ -24,13 +24,32 @@ def _cifar_like_synthetic(kind, n, rng):
 
 def load_task(name, *, n_train=None, n_test=None, n_general=None, image_size=None,
               random_state=0, data_home=None):
-    """Return a Bunch with X_train, X_id, X_ood, input_shape, general (or None), flow_key.
+    """Load one benchmark task: ID training images, ID test and OOD test images.
 
-    ``image_size=32`` resizes the 28x28 (Fashion-)MNIST images (bilinear, as
-    Schirrmeister et al. do) so that a 3-level Glow has a 4x4 last scale.
-    ``general`` holds general-distribution images for the general-vs-specific
-    likelihood ratio: Tiny ImageNet val (grey and resized for the 28x28 sets), a
-    stand-in for the withdrawn 80M Tiny Images; it never overlaps the OOD test set.
+    Parameters
+    ----------
+    name : str
+        One of :data:`TASKS`. ``"digits"`` uses the embedded digits (0-4 ID, 5-9
+        OOD); the others read real data from ``data_home``.
+    n_train, n_test, n_general : int or None, default=None
+        Subsample the ID training set, each test set and the general data.
+    image_size : int or None, default=None
+        ``32`` resizes the 28x28 (Fashion-)MNIST images (bilinear, as
+        Schirrmeister et al. do) so that a 3-level Glow has a 4x4 last scale.
+    random_state : int, default=0
+        Seeds the subsampling and the synthetic OOD images.
+    data_home : path-like or None, default=None
+        Where the real data sets are read (see :mod:`skood.datasets`).
+
+    Returns
+    -------
+    Bunch
+        ``name``, ``X_train``, ``X_id``, ``X_ood`` (flattened uint8 images),
+        ``input_shape``, ``general`` (or None), and the cache names ``flow_key``
+        and ``general_key``. ``general`` holds general-distribution images for the
+        general-vs-specific likelihood ratio: Tiny ImageNet val (grey and resized
+        for the 28x28 sets), a stand-in for the withdrawn 80M Tiny Images; it never
+        overlaps the OOD test set.
     """
     rng = np.random.RandomState(random_state)
     general = None
