@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Tables and plots go to ./skood-results/ (untracked), trained flows to
+# ./skood-results/cache/; the paths are printed at the end.
 demo: $(STAMP)
-	$(PY) -m benchmarks --quick
+	$(PY) -m skood benchmark --quick
 
 # The whole suite: the fast tests and the slow ones that train small flows on the real
 # data in ../shared/data (skipped where it is missing); about 10 minutes on 2 cores.
