@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skood-installed
+# skood reads real data from data_home, else $SKOOD_DATA, else ~/skood_data; this
+# workspace keeps it next to the checkout. An SKOOD_DATA already set wins; empty (the
+# folder is missing) means unset, i.e. ~/skood_data.
+SKOOD_DATA ?= $(abspath $(wildcard ../shared/data))
+export SKOOD_DATA
 
 .PHONY: demo test test-fast test-all venv clean
 
@@ -23,7 +28,8 @@ demo: $(STAMP)
 	$(PY) -m skood benchmark --quick
 
 # The whole suite: the fast tests and the slow ones that train small flows on the real
-# data in ../shared/data (skipped where it is missing); about 10 minutes on 2 cores.
+# data in the data home, SKOOD_DATA (../shared/data here; skipped where it is missing);
+# about 10 minutes on 2 cores.
 test: $(STAMP)
 	$(PY) -m pytest -q
 

@@ -1,11 +1,12 @@
 """End-to-end smoke test of the ADBench tabular protocol (benchmarks/tabular.py)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-REAL_DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
+from skood.datasets import get_data_home
+
+# SKOOD_DATA (tests/conftest.py points it at ../shared/data when that exists) or ~/skood_data.
+REAL_DATA = get_data_home()
 ADBENCH = REAL_DATA / "adbench"
 pytestmark = pytest.mark.skipif(
     not ADBENCH.is_dir(), reason=f"ADBench folder {ADBENCH} not found"

@@ -2,7 +2,6 @@
 
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +22,11 @@ from skood.datasets import (
     to_grey,
 )
 
-REAL_DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
+# The data home: SKOOD_DATA, which tests/conftest.py points at ../shared/data when
+# that folder exists, else ~/skood_data.
+REAL_DATA = get_data_home()
 needs_real_data = pytest.mark.skipif(
-    not REAL_DATA.is_dir(), reason=f"real data folder {REAL_DATA} not found"
+    not REAL_DATA.is_dir(), reason=f"real data folder {REAL_DATA} not found (set SKOOD_DATA)"
 )
 
 
@@ -128,27 +129,37 @@ def test_get_data_home_precedence(tmp_path, monkeypatch):
     work = tmp_path / "proj" / "repo"
     shared = tmp_path / "proj" / "shared" / "data"
     home = tmp_path / "home"
-    for folder in (work, home):
+    for folder in (work, shared, home):
         folder.mkdir(parents=True)
+    # A ../shared/data next to the working directory no longer counts.
     monkeypatch.chdir(work)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("SKOOD_DATA", str(env_home))
 
+    # 1. the argument, 2. SKOOD_DATA, 3. ~/skood_data
     assert get_data_home(arg_home) == arg_home
     assert get_data_home(str(arg_home)) == arg_home
     assert get_data_home() == env_home
 
-    monkeypatch.setenv("SKOOD_DATA", "")
-    # nothing exists: fall back to ~/skood_data (not created)
+    monkeypatch.setenv("SKOOD_DATA", "")  # empty = unset
     assert get_data_home() == home / "skood_data"
-    assert not (home / "skood_data").exists()
+    assert not (home / "skood_data").exists()  # not created
     (home / "skood_data").mkdir()
     assert get_data_home() == home / "skood_data"
-    shared.mkdir(parents=True)  # ../shared/data wins over ~/skood_data
-    assert get_data_home() == shared.resolve()
 
     monkeypatch.delenv("SKOOD_DATA")
-    assert get_data_home() == shared.resolve()
+    assert get_data_home() == home / "skood_data"
+    monkeypatch.setenv("SKOOD_DATA", "~/elsewhere")  # ~ is expanded
+    assert get_data_home() == home / "elsewhere"
+    assert get_data_home("~/arg") == home / "arg"
+
+
+def test_missing_file_message_names_default_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SKOOD_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="default location") as info:
+        load_mnist()
+    assert str(tmp_path / "skood_data") in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -4,18 +4,16 @@ Slow (about 2 CPU minutes on 2 cores): one Glow and one background Glow, 6000
 Fashion-MNIST training images, 4 epochs, 2 levels x 4 steps, 32 hidden channels.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
 
-from skood.datasets import load_fashion_mnist, load_mnist
+from skood.datasets import get_data_home, load_fashion_mnist, load_mnist
 from skood.density import GlowDensity
 from skood.detectors import LastScaleDetector, LikelihoodDetector, LikelihoodRatioDetector
 from skood.metrics import evaluate_id_ood
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = get_data_home()  # SKOOD_DATA, set by tests/conftest.py to ../shared/data
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (DATA / "mnist").exists(), reason="real data not available"),
