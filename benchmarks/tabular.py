@@ -38,6 +38,7 @@ from sklearn.neighbors import LocalOutlierFactor
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import OneClassSVM
 
+from skood.adapters import PyODAdapter
 from skood.datasets import get_data_home, list_adbench, load_adbench
 from skood.density import TabularFlowDensity
 from skood.detectors import (
@@ -46,7 +47,7 @@ from skood.detectors import (
     LikelihoodDetector,
     TypicalityDetector,
 )
-from skood.metrics import aupr_out, auroc, from_pyod
+from skood.metrics import aupr_out, auroc
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -103,20 +104,6 @@ def flow_params(n_train, n_features, seed, *, quick=False):
     )
 
 
-class _PyOD:
-    """PyOD model behind the normality convention (``score_samples`` = -outlyingness)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def fit(self, X):
-        self.model.fit(X)
-        return self
-
-    def score_samples(self, X):
-        return from_pyod(self.model.decision_function(X))[0]
-
-
 class _Subsampled:
     """Fit ``estimator`` on at most ``max_rows`` random rows (for quadratic-cost models)."""
 
@@ -157,8 +144,9 @@ def classical_detectors(seed):
         from pyod.models.knn import KNN
     except ImportError:
         return dets
-    dets["PyOD KNN"] = _PyOD(KNN())
-    dets["PyOD ECOD"] = _PyOD(ECOD())
+    # The adapter turns PyOD's outlyingness into normality (score_samples).
+    dets["PyOD KNN"] = PyODAdapter(KNN())
+    dets["PyOD ECOD"] = PyODAdapter(ECOD())
     return dets
 
 
