@@ -5,9 +5,9 @@ trained on a Fashion-MNIST subset. Measured side by side in one run:
 
 * per-sample time of one log-likelihood, the column-at-a-time Jacobian (one
   JVP per column, on ONE sample), ``torch.func.jacfwd`` on the whole flow, the
-  exact batched paths (:func:`skood.lid.flow_jacobian`, reverse and forward
+  exact batched paths (:func:`skood.spectral.flow_jacobian`, reverse and forward
   mode, ``chunk_size`` products per pass) and the fast path
-  (:func:`skood.lid.flow_spectral_quadrature`), with ratios;
+  (:func:`skood.spectral.flow_spectral_quadrature`), with ratios;
 * agreement ``mean |LID_fast - LID_exact| / D`` on Fashion-MNIST and MNIST test
   images at a scale ``r`` calibrated on training images only (local PCA), for a
   grid of probes x Lanczos steps (one long Golub-Kahan run gives every shorter
@@ -87,7 +87,8 @@ def _train(args, X_train):
 
 
 def main(argv=None):
-    from skood import lid
+    from skood.detectors import lid_calibration
+from skood.flows import spectral
     from skood.datasets import load_fashion_mnist, load_mnist
     from skood.detectors.lid import _FAST_SMOOTHING, LIDLikelihoodDetector
     from skood.metrics import dual_threshold_auroc
@@ -132,25 +133,25 @@ def main(argv=None):
     record(f"log_prob (batch {n64})", _best_of(lambda: est.score_samples(X_id[:64]), 5) / n64)
     if not args.skip_columns:
         record("column-at-a-time Jacobian, 784 JVPs (1 sample)",
-               _once(lambda: lid.flow_jacobian(est, one, method="columns"))[0])
+               _once(lambda: spectral.flow_jacobian(est, one, method="columns"))[0])
     with _nchw_layout():
         record("torch.func.jacfwd, whole flow (1 sample; NCHW layout)",
-               _once(lambda: lid.flow_jacobian(est, one, method="jacfwd"))[0])
+               _once(lambda: spectral.flow_jacobian(est, one, method="jacfwd"))[0])
         record("exact batched, reverse, chunk 128 (1 sample; NCHW layout)",
-               _once(lambda: lid.flow_jacobian(est, one))[0])
+               _once(lambda: spectral.flow_jacobian(est, one))[0])
     record("exact batched, forward, chunk 128 (1 sample)",
-           _once(lambda: lid.flow_jacobian(est, one, method="forward"))[0])
+           _once(lambda: spectral.flow_jacobian(est, one, method="forward"))[0])
     record("exact batched, reverse, chunk 128 (1 sample)",
-           _once(lambda: lid.flow_jacobian(est, one))[0])
+           _once(lambda: spectral.flow_jacobian(est, one))[0])
     record("exact batched, reverse, chunk 128 + SVD (batch 4)",
-           _once(lambda: lid.flow_singular_values(est, X_id[:4]))[0] / 4)
+           _once(lambda: spectral.flow_singular_values(est, X_id[:4]))[0] / 4)
     record(f"fast, {n_probes} probes x {n_steps} steps (batch 16)",
-           _best_of(lambda: lid.flow_spectral_quadrature(est, batch, **fast_kw), 2) / nb)
+           _best_of(lambda: spectral.flow_spectral_quadrature(est, batch, **fast_kw), 2) / nb)
     grid_cost = {}
     for m, k in [(1, 8), (1, 16), (2, 10), (4, 10)]:
         if (m, k) == (n_probes, n_steps):
             continue
-        grid_cost[m, k] = _once(lambda: lid.flow_spectral_quadrature(
+        grid_cost[m, k] = _once(lambda: spectral.flow_spectral_quadrature(
             est, batch, n_probes=m, n_steps=k, random_state=0))[0] / nb
         print(f"  fast {m} x {k}: {grid_cost[m, k]:.4g} s/sample", flush=True)
 
@@ -166,20 +167,20 @@ def main(argv=None):
 
     n_ex = args.n_exact
     X_ex = np.r_[X_id[:n_ex], X_ood[:n_ex]]
-    t_exact_eval, (sv, lp_ex) = _once(lambda: lid.flow_singular_values(
+    t_exact_eval, (sv, lp_ex) = _once(lambda: spectral.flow_singular_values(
         est, X_ex, return_log_prob=True))
     print(f"exact spectra of {len(X_ex)} images in {t_exact_eval:.0f} s", flush=True)
-    lid_exact = lid.lid_from_singular_values(sv, r)
+    lid_exact = lid_calibration.lid_from_singular_values(sv, r)
     y_ex = np.r_[np.ones(n_ex), -np.ones(n_ex)]
 
     # One long Golub-Kahan run per probe; every (probes, steps) setting is read off it.
-    fm = lid._FlowMap(est)
+    fm = spectral._FlowMap(est)
     m_max, k_max = max(GRID_PROBES), max(GRID_STEPS)
-    probes = lid._rademacher_probes(m_max, D, 0, fm.device, fm.dtype)
+    probes = spectral._rademacher_probes(m_max, D, 0, fm.device, fm.dtype)
     a_all, b_all = [], []
     for _, x in fm.batches(fm.validate(X_ex), 8):
         _, z = fm.encode(x)
-        a, b = lid._golub_kahan(fm.generate, z, probes, k_max)
+        a, b = spectral._golub_kahan(fm.generate, z, probes, k_max)
         a_all.append(a)
         b_all.append(b)
     alphas, betas = torch.cat(a_all, 1), torch.cat(b_all, 1)  # (m, n, k)
@@ -187,21 +188,21 @@ def main(argv=None):
     a_ad, b_ad = [], []
     for _, x in fm.batches(fm.validate(X_ex), 8):
         _, z = fm.encode(x)
-        a, b = lid._golub_kahan(fm.generate, z, probes[:n_probes], n_steps, "autodiff")
+        a, b = spectral._golub_kahan(fm.generate, z, probes[:n_probes], n_steps, "autodiff")
         a_ad.append(a)
         b_ad.append(b)
-    s_ad, w_ad = lid._gauss_quadrature(torch.cat(a_ad, 1), torch.cat(b_ad, 1))
-    lid_ad = lid.lid_from_quadrature(lid._to_numpy(s_ad.transpose(0, 1)),
-                                     lid._to_numpy(w_ad.transpose(0, 1)), r, D,
+    s_ad, w_ad = spectral._gauss_quadrature(torch.cat(a_ad, 1), torch.cat(b_ad, 1))
+    lid_ad = lid_calibration.lid_from_quadrature(spectral._to_numpy(s_ad.transpose(0, 1)),
+                                     spectral._to_numpy(w_ad.transpose(0, 1)), r, D,
                                      smoothing=_FAST_SMOOTHING)
     grid = []
     for m in GRID_PROBES:
         for k in GRID_STEPS:
-            s, w = lid._gauss_quadrature(alphas[:m], betas[:m], k)
-            nodes, weights = lid._to_numpy(s.transpose(0, 1)), lid._to_numpy(w.transpose(0, 1))
-            est_lid = lid.lid_from_quadrature(nodes, weights, r, D, smoothing=_FAST_SMOOTHING)
-            hard = lid.lid_from_quadrature(nodes, weights, r, D, smoothing=0.0)
-            wide = lid.lid_from_quadrature(nodes, weights, r, D, smoothing=0.5)
+            s, w = spectral._gauss_quadrature(alphas[:m], betas[:m], k)
+            nodes, weights = spectral._to_numpy(s.transpose(0, 1)), spectral._to_numpy(w.transpose(0, 1))
+            est_lid = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=_FAST_SMOOTHING)
+            hard = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=0.0)
+            wide = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=0.5)
             if (m, k) == (n_probes, n_steps):
                 fast_lid_main = est_lid
             grid.append(dict(probes=m, steps=k, products=m * (2 * k - 1),

@@ -101,11 +101,11 @@ def test_tabular_outputs(tabular):
     per = flow.log_prob_per_scale(X)
     assert per.shape == (200, 1)
     np.testing.assert_allclose(per[:, 0], s, rtol=0, atol=1e-12)
-    out = flow.flow_outputs(X[:5])
+    out = flow.flow_pass(X[:5])
     assert [z.shape for z in out.latents] == [(5, 3, 1, 1)]
     assert [z.shape for z in out.latents_normalized] == [(5, 3, 1, 1)]
     np.testing.assert_allclose(out.log_prob, s[:5], rtol=0, atol=1e-12)
-    out = flow.flow_outputs(X[:5], latents=False)
+    out = flow.flow_pass(X[:5], latents=False)
     assert out.latents == [] and out.latents_normalized == []
     # Scoring is batch independent.
     np.testing.assert_allclose(flow.score_samples(X[3:4]), s[3:4], rtol=1e-6, atol=1e-6)
@@ -122,7 +122,7 @@ def test_glow_scores(glow, digits):
     per = glow.log_prob_per_scale(X)
     assert per.shape == (300, 2) and per.dtype == np.float64
     np.testing.assert_allclose(per.sum(1), s, rtol=0, atol=1e-8)
-    out = glow.flow_outputs(X[:4])
+    out = glow.flow_pass(X[:4])
     assert [z.shape for z in out.latents] == [(4, 2, 4, 4), (4, 8, 2, 2)]
     np.testing.assert_allclose(out.log_prob_per_scale, per[:4], rtol=0, atol=1e-10)
     # Batch independent: a sample's score does not depend on the rest of the batch.
@@ -161,7 +161,7 @@ def test_glow_dense_on_vectors():
     assert g.input_shape_ == (6, 1, 1)
     s = g.score_samples(X)
     np.testing.assert_allclose(g.log_prob_per_scale(X).sum(1), s, rtol=0, atol=1e-9)
-    assert [z.shape[1:] for z in g.flow_outputs(X[:2]).latents] == [(3, 1, 1), (3, 1, 1)]
+    assert [z.shape[1:] for z in g.flow_pass(X[:2]).latents] == [(3, 1, 1), (3, 1, 1)]
     assert abs(g.sample(300, random_state=0).mean() - 50) < 5  # data space
 
 
@@ -517,7 +517,7 @@ def test_glow_logit_generator_for_lid_includes_the_sigmoid(glow_logit, digits):
     """LID differentiates latent -> dequantized pixels: flow inverse, then the sigmoid."""
     from torch.autograd.functional import jacobian
 
-    from skood.lid import _FlowMap, flow_jacobian
+    from skood.flows.spectral import _FlowMap, flow_jacobian
 
     fm = _FlowMap(glow_logit)
     x = fm.as_tensor(digits[:2])

@@ -57,7 +57,7 @@ def data():
 @pytest.fixture(scope="module")
 def detector(data):
     X, _ = data
-    return LikelihoodDetector(_flow()).fit(X)
+    return LikelihoodDetector(_flow(), calibration_fraction=0.0).fit(X)
 
 
 # ---------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_auto_contamination_flags_5_percent(detector, data):
 @pytest.mark.parametrize("contamination, expected", [(0.1, 30), (30 / 300, 30), (0.5, 150)])
 def test_contamination_flags_exact_count(contamination, expected, data):
     X, _ = data
-    det = LikelihoodDetector(_flow(), contamination=contamination)
+    det = LikelihoodDetector(_flow(), calibration_fraction=0.0, contamination=contamination)
     labels = det.fit_predict(X)
     assert int(np.sum(labels == -1)) == expected
     np.testing.assert_array_equal(det.predict(X), labels)
@@ -112,7 +112,7 @@ def test_contamination_flags_exact_count(contamination, expected, data):
 @pytest.mark.parametrize("contamination", [0.0, 0.51, -0.1, "high"])
 def test_invalid_contamination(contamination, data):
     with pytest.raises(ValueError, match="contamination"):
-        LikelihoodDetector(_flow(), contamination=contamination).fit(data[0])
+        LikelihoodDetector(_flow(), calibration_fraction=0.0, contamination=contamination).fit(data[0])
 
 
 def test_invalid_flow_and_input(data, detector):
@@ -124,7 +124,7 @@ def test_invalid_flow_and_input(data, detector):
     with pytest.raises(ValueError, match="NaN"):
         detector.predict(np.array([[np.nan, 0.0]]))
     with pytest.raises(ValueError, match=r"minimum of 2"):
-        LikelihoodDetector(_flow()).fit(X[:1])
+        LikelihoodDetector(_flow(), calibration_fraction=0.0).fit(X[:1])
 
 
 def test_default_flow(data):
@@ -172,7 +172,7 @@ def test_frozen_flow_is_used_as_is(data):
 def test_pipeline(data):
     X, X_out = data
     Z = np.vstack([X, X_out])
-    pipe = make_pipeline(MinMaxScaler(), LikelihoodDetector(_flow(), contamination=0.1))
+    pipe = make_pipeline(MinMaxScaler(), LikelihoodDetector(_flow(), calibration_fraction=0.0, contamination=0.1))
     labels = pipe.fit_predict(X)
     assert int(np.sum(labels == -1)) == 30
     scaler, det = pipe.named_steps["minmaxscaler"], pipe.named_steps["likelihooddetector"]
@@ -184,7 +184,7 @@ def test_pipeline(data):
     assert pipe.score(X) == pytest.approx(det.score(scaler.transform(X)))
     # A min-max scaled copy of the data gives a density in scaled space: the standardised
     # flow sees the same data, so scores differ by the log-Jacobian of the scaler.
-    plain = LikelihoodDetector(_flow(), contamination=0.1).fit(X)
+    plain = LikelihoodDetector(_flow(), calibration_fraction=0.0, contamination=0.1).fit(X)
     np.testing.assert_allclose(
         pipe.score_samples(X),
         plain.score_samples(X) + np.sum(np.log(1 / scaler.scale_)),
@@ -192,7 +192,7 @@ def test_pipeline(data):
     )
 
     pipe2 = make_pipeline(FunctionTransformer(np.log1p, validate=True),
-                          LikelihoodDetector(_flow()))
+                          LikelihoodDetector(_flow(), calibration_fraction=0.0))
     Xp = np.abs(X)
     assert pipe2.fit(Xp).score_samples(Xp).shape == (300,)
 
@@ -208,7 +208,7 @@ def test_clone_and_params(detector):
 
 def test_grid_search_without_labels_uses_mean_log_likelihood(data):
     X, _ = data
-    det = LikelihoodDetector(_flow())
+    det = LikelihoodDetector(_flow(), calibration_fraction=0.0)
     cv = KFold(3, shuffle=True, random_state=0)
     search = GridSearchCV(det, {"flow__hidden_units": [4, 8]}, cv=cv).fit(X)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
@@ -233,20 +233,20 @@ def test_grid_search_with_labels_and_auroc_scorer(data):
     y = np.r_[np.ones(300, dtype=int), -np.ones(60, dtype=int)]
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     search = GridSearchCV(
-        LikelihoodDetector(_flow()), {"flow__hidden_units": [4, 8]}, scoring=SCORER, cv=cv
+        LikelihoodDetector(_flow(), calibration_fraction=0.0), {"flow__hidden_units": [4, 8]}, scoring=SCORER, cv=cv
     ).fit(Z, y)
     assert np.all(search.cv_results_["mean_test_score"] > 0.9)
     assert 0.9 < search.best_score_ <= 1.0
     # By hand for one fold: AUROC of the held-out scores, +1 = inlier = positive.
     train, test = next(cv.split(Z, y))
-    by_hand = LikelihoodDetector(_flow(hidden_units=4)).fit(Z[train])
+    by_hand = LikelihoodDetector(_flow(hidden_units=4), calibration_fraction=0.0).fit(Z[train])
     assert search.cv_results_["split0_test_score"][0] == pytest.approx(
         _auroc(by_hand, Z[test], y[test]), rel=1e-9
     )
     # sklearn's "roc_auc" agrees with +1/-1 labels (greater label = inlier = positive).
     np.testing.assert_allclose(
-        cross_val_score(LikelihoodDetector(_flow()), Z, y, scoring="roc_auc", cv=cv),
-        cross_val_score(LikelihoodDetector(_flow()), Z, y, scoring=_auroc, cv=cv),
+        cross_val_score(LikelihoodDetector(_flow(), calibration_fraction=0.0), Z, y, scoring="roc_auc", cv=cv),
+        cross_val_score(LikelihoodDetector(_flow(), calibration_fraction=0.0), Z, y, scoring=_auroc, cv=cv),
         rtol=1e-12,
     )
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from skood import lid
+from skood.detectors import lid_calibration
+from skood.flows import spectral
 from skood.density import TabularFlowDensity
 from skood.detectors.lid import LIDLikelihoodDetector, _ecdf
 from skood.flows import FlowOutput, Glow
@@ -77,18 +77,18 @@ def _random_glow(input_shape=(1, 4, 4), seed=0, n=2):
 @pytest.fixture(scope="module")
 def glow():
     flow, x = _random_glow()
-    return flow, x, lid.flow_jacobian(flow, x, method="reverse", chunk_size=5, batch_size=1)
+    return flow, x, spectral.flow_jacobian(flow, x, method="reverse", chunk_size=5, batch_size=1)
 
 
 # -- exact Jacobian ---------------------------------------------------------------------
 def test_jacobian_paths_agree_and_invert_forward_jacobian(glow):
     flow, x, J = glow
     assert J.shape == (2, 16, 16)
-    np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="columns"), J, atol=1e-8)
-    np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="forward", chunk_size=3), J,
+    np.testing.assert_allclose(spectral.flow_jacobian(flow, x, method="columns"), J, atol=1e-8)
+    np.testing.assert_allclose(spectral.flow_jacobian(flow, x, method="forward", chunk_size=3), J,
                                atol=1e-8)
-    np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="jacfwd"), J, atol=1e-8)
-    np.testing.assert_allclose(lid.flow_jacobian(flow, x, chunk_size=None), J, atol=1e-8)
+    np.testing.assert_allclose(spectral.flow_jacobian(flow, x, method="jacfwd"), J, atol=1e-8)
+    np.testing.assert_allclose(spectral.flow_jacobian(flow, x, chunk_size=None), J, atol=1e-8)
 
     # g = f^-1, so dg/dz_hat at f(x) is the inverse of the encoder's Jacobian at x.
     def encode(xi):
@@ -97,7 +97,7 @@ def test_jacobian_paths_agree_and_invert_forward_jacobian(glow):
     Jf = torch.func.vmap(torch.func.jacrev(encode))(x).detach().numpy()
     np.testing.assert_allclose(J @ Jf, np.broadcast_to(np.eye(16), J.shape), atol=1e-8)
 
-    sv = lid.flow_singular_values(flow, x)
+    sv = spectral.flow_singular_values(flow, x)
     np.testing.assert_allclose(sv, np.linalg.svd(J, compute_uv=False), rtol=1e-10)
 
 
@@ -107,13 +107,13 @@ def test_float32_glow_paths_agree():
     flow, x = _random_glow(n=3)
     flow = flow.float()
     x = x.float()
-    J = lid.flow_jacobian(flow, x, chunk_size=6)
+    J = spectral.flow_jacobian(flow, x, chunk_size=6)
     assert J.shape == (3, 16, 16)
-    np.testing.assert_allclose(lid.flow_jacobian(flow, x, method="forward", chunk_size=7), J,
+    np.testing.assert_allclose(spectral.flow_jacobian(flow, x, method="forward", chunk_size=7), J,
                                atol=1e-5)
-    nodes_fd, w_fd = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=5,
+    nodes_fd, w_fd = spectral.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=5,
                                                   random_state=0)
-    nodes_ad, w_ad = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=5,
+    nodes_ad, w_ad = spectral.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=5,
                                                   random_state=0, jvp_method="autodiff")
     np.testing.assert_allclose(nodes_fd, nodes_ad, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(w_fd, w_ad, atol=1e-3)
@@ -122,11 +122,11 @@ def test_float32_glow_paths_agree():
 def test_jacobian_of_fitted_estimator_includes_pre_transform():
     X = np.random.RandomState(0).normal(size=(50, 3)) * [1.0, 10.0, 100.0] + 5
     est = TabularFlowDensity(**_TAB).fit(X)
-    J = lid.flow_jacobian(FrozenEstimator(est), X[:4])
+    J = spectral.flow_jacobian(FrozenEstimator(est), X[:4])
     assert J.shape == (4, 3, 3)
     # g maps to the standardised space: log|det J| = log p(x) - log N(z_hat) - log|det pre|,
     # i.e. -log|det dz_hat/dy|.
-    out = est.flow_outputs(X[:4])
+    out = est.flow_pass(X[:4])
     z = np.concatenate([z.reshape(4, -1) for z in out.latents_normalized], 1)
     log_n = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(1)
     pre_logdet = -np.log(est.module_.pre.scale.numpy()).sum()
@@ -138,38 +138,38 @@ def test_jacobian_of_fitted_estimator_includes_pre_transform():
 # -- LID from spectra ---------------------------------------------------------------------
 def test_exact_lid_on_known_linear_generator():
     flow, X, s = _linear_flow(d_big=7, d_small=5)
-    sv = lid.flow_singular_values(flow, X)
+    sv = spectral.flow_singular_values(flow, X)
     np.testing.assert_allclose(sv, np.tile(np.sort(s)[::-1], (6, 1)), rtol=1e-10)
     for r in (math.log(0.02), 0.0, math.log(0.9)):  # anywhere in the gap
-        np.testing.assert_array_equal(lid.lid_from_singular_values(sv, r), 7)
-    np.testing.assert_array_equal(lid.lid_from_singular_values(sv, -10.0), 12)
-    np.testing.assert_array_equal(lid.lid_from_singular_values(sv, 2.0), 0)
-    np.testing.assert_array_equal(lid.lid_from_singular_values(sv, None), 7)
+        np.testing.assert_array_equal(lid_calibration.lid_from_singular_values(sv, r), 7)
+    np.testing.assert_array_equal(lid_calibration.lid_from_singular_values(sv, -10.0), 12)
+    np.testing.assert_array_equal(lid_calibration.lid_from_singular_values(sv, 2.0), 0)
+    np.testing.assert_array_equal(lid_calibration.lid_from_singular_values(sv, None), 7)
 
 
 def test_gap_rule_counts_above_the_largest_log_gap_in_any_order():
     sv = np.array([[0.009, 10.0, 0.01, 9.0, 8.0], [1.0, 0.5, 0.4, 0.3, 0.2]])
-    np.testing.assert_array_equal(lid.lid_from_singular_values(sv, None), [3, 1])
-    np.testing.assert_array_equal(lid.lid_from_singular_values([[2.0]], None), [1])
+    np.testing.assert_array_equal(lid_calibration.lid_from_singular_values(sv, None), [3, 1])
+    np.testing.assert_array_equal(lid_calibration.lid_from_singular_values([[2.0]], None), [1])
 
 
 def test_fast_lid_matches_exact_on_linear_generator():
     flow, X, _ = _linear_flow(d_big=8, d_small=16)
-    nodes, weights = lid.flow_spectral_quadrature(flow, X, n_probes=100, n_steps=8,
+    nodes, weights = spectral.flow_spectral_quadrature(flow, X, n_probes=100, n_steps=8,
                                                   random_state=0)
     assert nodes.shape == weights.shape == (6, 100, 8)
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-10)
-    fast = lid.lid_from_quadrature(nodes, weights, -3.5, 24)
+    fast = lid_calibration.lid_from_quadrature(nodes, weights, -3.5, 24)
     # Hutchinson with 100 Rademacher probes: standard deviation ~0.33 here
     assert np.all(np.abs(fast - 8) < 1.5), fast
-    hard = lid.lid_from_quadrature(nodes, weights, -3.5, 24, smoothing=0)
+    hard = lid_calibration.lid_from_quadrature(nodes, weights, -3.5, 24, smoothing=0)
     np.testing.assert_allclose(hard, fast, atol=0.05)  # the spectrum is >3 nats from the step
 
 
 @pytest.mark.parametrize("jvp_method", ["central_difference", "autodiff"])
 def test_fast_lid_with_full_krylov_space_is_exact_per_probe(glow, jvp_method):
     flow, x, J = glow
-    nodes, weights = lid.flow_spectral_quadrature(flow, x, n_probes=1, n_steps=40,
+    nodes, weights = spectral.flow_spectral_quadrature(flow, x, n_probes=1, n_steps=40,
                                                   random_state=0, jvp_method=jvp_method)
     assert nodes.shape[-1] == 16  # capped at D
     # 16 steps span the whole space: the Ritz values are the singular values
@@ -179,12 +179,12 @@ def test_fast_lid_with_full_krylov_space_is_exact_per_probe(glow, jvp_method):
 
 def test_shorter_lanczos_runs_are_leading_blocks(glow):
     flow, x, _ = glow
-    fm = lid._FlowMap(flow)
+    fm = spectral._FlowMap(flow)
     _, z = fm.encode(x)
-    probes = lid._rademacher_probes(2, 16, 0, z.device, z.dtype)
-    a, b = lid._golub_kahan(fm.generate, z, probes, 8)
-    s4, w4 = lid._gauss_quadrature(a, b, 4)
-    nodes, weights = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=4,
+    probes = spectral._rademacher_probes(2, 16, 0, z.device, z.dtype)
+    a, b = spectral._golub_kahan(fm.generate, z, probes, 8)
+    s4, w4 = spectral._gauss_quadrature(a, b, 4)
+    nodes, weights = spectral.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=4,
                                                   random_state=0)
     np.testing.assert_allclose(s4.transpose(0, 1).numpy(), nodes, rtol=1e-8)
     np.testing.assert_allclose(w4.transpose(0, 1).numpy(), weights, atol=1e-10)
@@ -192,10 +192,10 @@ def test_shorter_lanczos_runs_are_leading_blocks(glow):
 
 def test_fast_lid_is_seeded_and_batch_independent(glow):
     flow, x, _ = glow
-    a = lid.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=4, random_state=3)
-    b = lid.flow_spectral_quadrature(flow, x[1:2], n_probes=2, n_steps=4, random_state=3,
+    a = spectral.flow_spectral_quadrature(flow, x, n_probes=2, n_steps=4, random_state=3)
+    b = spectral.flow_spectral_quadrature(flow, x[1:2], n_probes=2, n_steps=4, random_state=3,
                                      batch_size=1)
-    c = lid.flow_spectral_quadrature(flow, x[:1], n_probes=2, n_steps=4, random_state=4)
+    c = spectral.flow_spectral_quadrature(flow, x[:1], n_probes=2, n_steps=4, random_state=4)
     np.testing.assert_allclose(a[0][1:2], b[0], rtol=1e-8)
     np.testing.assert_allclose(a[1][1:2], b[1], atol=1e-8)
     assert not np.allclose(a[0][:1], c[0])
@@ -205,8 +205,8 @@ def test_fast_lid_is_seeded_and_batch_independent(glow):
 def test_local_pca_dimension_of_a_linear_subspace():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 10)) + 1e-4 * rng.normal(size=(400, 10))
-    np.testing.assert_array_equal(lid.local_pca_dimension(X, n_neighbors=30, alpha=0.01), 3)
-    assert lid.local_pca_dimension(X, n_neighbors=None, alpha=0.01, query=X[:2]).tolist() == [3, 3]
+    np.testing.assert_array_equal(lid_calibration.local_pca_dimension(X, n_neighbors=30, alpha=0.01), 3)
+    assert lid_calibration.local_pca_dimension(X, n_neighbors=None, alpha=0.01, query=X[:2]).tolist() == [3, 3]
 
 
 def test_calibrate_log_threshold_lpca_and_plateau():
@@ -216,15 +216,15 @@ def test_calibrate_log_threshold_lpca_and_plateau():
     sv = np.exp(log_sv)
 
     def lid_fn(r):
-        return lid.lid_from_singular_values(sv, r)
+        return lid_calibration.lid_from_singular_values(sv, r)
 
-    r = lid.calibrate_log_threshold(lid_fn, target=5.0, breakpoints=log_sv,
+    r = lid_calibration.calibrate_log_threshold(lid_fn, target=5.0, breakpoints=log_sv,
                                     bounds=(log_sv.min() - 1, log_sv.max() + 1))
     assert log_sv[:, 5:].max() < r < log_sv[:, :5].min()
     assert np.mean(lid_fn(r)) == 5.0
-    r = lid.calibrate_log_threshold(lid_fn, target=8.5)  # between two jumps: closest mean
+    r = lid_calibration.calibrate_log_threshold(lid_fn, target=8.5)  # between two jumps: closest mean
     assert abs(np.mean(lid_fn(r)) - 8.5) <= 0.05 + 1e-12
-    r = lid.calibrate_log_threshold(lid_fn, method="plateau", n_dims=12, bounds=(-10, 5))
+    r = lid_calibration.calibrate_log_threshold(lid_fn, method="plateau", n_dims=12, bounds=(-10, 5))
     assert log_sv[:, 5:].max() < r < log_sv[:, :5].min()
     np.testing.assert_array_equal(lid_fn(r), 5)
 
@@ -240,11 +240,6 @@ def test_ecdf_is_continuous_monotone_with_ordered_tails():
 
 # -- the detector --------------------------------------------------------------------------
 _CHECK_FLOW = dict(n_layers=1, hidden_units=4, max_epochs=1, dtype="float64", random_state=0)
-
-
-@parametrize_with_checks([LIDLikelihoodDetector(TabularFlowDensity(**_CHECK_FLOW), random_state=0)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_detector_score_is_rank_and_of_likelihood_and_lid():

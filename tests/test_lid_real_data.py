@@ -17,7 +17,8 @@ from sklearn.metrics import roc_auc_score
 from skood.datasets import load_fashion_mnist, load_mnist
 from skood.density import GlowDensity
 from skood.detectors import LIDLikelihoodDetector
-from skood.lid import flow_singular_values, lid_from_singular_values
+from skood.detectors.lid_calibration import lid_from_singular_values
+from skood.flows.spectral import flow_singular_values
 from skood.metrics import dual_threshold_auroc
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -1,4 +1,4 @@
-"""Shared machinery of skood's flow density estimators."""
+"""The gateway from flows to detectors: skood's flow density estimators' shared base."""
 
 import math
 import warnings
@@ -6,18 +6,28 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from ..exceptions import TrainingDivergedError
 from ..flows import FlowOutput
-from ._net import DensityModule, DensityNet, NLLLoss
+from ..utils._sklearn_compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    get_chunk_n_rows,
+)
+from ._net import DensityNet, FlowDensityModule, NLLLoss, SkipNonFiniteSteps
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Working memory of a flow pass per input row, in units of the input's size: the
+# coupling networks' activations are tens of times the input (a 28x28 Glow with 64
+# hidden channels keeps 16 hidden values per pixel at its first level).
+_ACTIVATIONS_PER_FEATURE = 64
 
 
 def _to_numpy(t):
@@ -25,11 +35,22 @@ def _to_numpy(t):
 
 
 class BaseFlowDensity(DensityMixin, BaseEstimator):
-    """Base class: training through skorch, batched scoring, sampling, persistence.
+    """Base class of the flow density estimators: training through skorch, and the gateway.
 
-    Subclasses implement ``_build_module(X)`` returning a
-    :class:`~skood.density._net.DensityModule`, and may override
-    ``_check_values(X)`` for domain checks (pixel range).
+    The gateway is what every detector reads a flow through:
+
+    - :meth:`flow_pass`: one validated, chunked forward pass returning a
+      :class:`~skood.flows.FlowOutput` (total and per-scale log-likelihoods,
+      per-scale log-determinants and prior terms, raw and prior-normalised latents);
+    - :meth:`encode`, :meth:`decode`, :meth:`to_flow_space`, with
+      :meth:`validate_input` and :meth:`to_tensor`: the encoder and the
+      differentiable generator as torch maps, for methods that differentiate the
+      flow (local intrinsic dimension).
+
+    Subclasses implement ``_module_params(X)`` (the ``module__*`` parameters of
+    :class:`~skood.density._net.FlowDensityModule`), and may override
+    ``_resolve_data(X)`` (fitted state read from the training data) and
+    ``_check_values(X)`` (a pure domain check, e.g. the pixel range).
     """
 
     _parameter_constraints = {
@@ -41,6 +62,8 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "init_from": [HasMethods(["fit", "score_samples"]), None],
+        "auxiliary_loss": [callable, None],
         "device": [str],
         "dtype": [StrOptions(set(_DTYPES))],
         "random_state": ["random_state"],
@@ -61,45 +84,37 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         -------
         self
         """
-        return self._fit(X)
-
-    def _fit(self, X, *, init_from=None, outlier_X=None, outlier_log_prob=None,
-             outlier_weight=0.0, outlier_temperature=1.0):
-        """Fit, optionally starting from another fitted estimator's weights
-        (``init_from``, same architecture) and adding Schirrmeister et al.'s outlier
-        loss ``outlier_weight * softplus((log p(x') - log p_gen(x')) / T)`` on
-        batches ``x'`` of ``outlier_X`` with frozen ``outlier_log_prob``."""
-        self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        self._check_values(X, fitting=True)
+        self._resolve_data(X)
+        self._check_values(X)
         self.device_ = torch.device(self.device)
         self.dtype_ = _DTYPES[self.dtype]
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         cuda = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            module = self._build_module(X).to(self.device_, self.dtype_)
-            if init_from is None:
-                self._data_init(module, X)
+            self.net_ = self._make_net(X, seed).initialize()
+            if self.init_from is None:
+                self._data_init(X)
             else:
-                _load_weights(module, init_from.module_)
-            self.net_ = self._make_net(module, X, seed)
-            if outlier_weight > 0:
-                self.net_.outlier_data = (
-                    self._as_tensor(outlier_X),
-                    torch.as_tensor(outlier_log_prob, dtype=self.dtype_, device=self.device_),
-                )
-                self.net_.outlier_weight = outlier_weight / X.shape[1]
-                self.net_.outlier_temperature = outlier_temperature
-            self.net_.fit(self._as_tensor(X), None)
-            self.net_.outlier_data = None  # not worth persisting
+                _load_weights(self.net_.module_, self.init_from.module_)
+            self.net_.partial_fit(self.to_tensor(X), None)
         self.n_iter_ = len(self.net_.history)
         self.history_ = self.net_.history
         self._check_trained(X)
         return self
 
-    def _make_net(self, module, X, seed, **kwargs):
-        callbacks = []
+    def _remedies(self):
+        clip = ("a smaller max_grad_norm" if self.max_grad_norm is not None
+                else "gradient clipping (max_grad_norm=50)")
+        dtype = ", dtype='float64'" if self.dtype == "float32" else ""
+        return (f"Try a lower learning rate (lr), {clip}{dtype}, or check the input for "
+                "extreme values.")
+
+    def _make_net(self, X, seed):
+        callbacks = [SkipNonFiniteSteps(self._remedies())]
+        if self.max_grad_norm is not None:
+            callbacks.append(GradientNormClipping(self.max_grad_norm))
         train_split = None
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
@@ -108,8 +123,11 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             )
         if self.verbose:
             callbacks.append(ProgressBar())
-        params = dict(
-            module=module,
+        module_params = {f"module__{k}": v for k, v in self._module_params(X).items()}
+        return DensityNet(
+            module=FlowDensityModule,
+            **module_params,
+            module__dtype=_DTYPES[self.dtype],
             criterion=NLLLoss,
             criterion__n_dims=X.shape[1],
             optimizer=torch.optim.Adam,
@@ -121,59 +139,83 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             train_split=train_split,
             callbacks=callbacks,
             device=self.device_,
-            max_grad_norm=self.max_grad_norm,
+            auxiliary_loss=self.auxiliary_loss,
             verbose=int(self.verbose),
         )
-        params.update(kwargs)
-        return DensityNet(**params)
 
-    def _data_init(self, module, X, n_init=512):
+    def _data_init(self, X, n_init=512):
         # ActNorm's data-dependent initialisation runs on one training-mode pass over a
         # random subset (data sorted by class would otherwise initialise on one class).
         idx = torch.randperm(X.shape[0])[:n_init].numpy()
+        module = self.net_.module_
         module.train()
         with torch.no_grad():
-            module(self._as_tensor(X[np.sort(idx)]))
+            module(self.to_tensor(X[np.sort(idx)]))
 
     def _check_trained(self, X):
         bad = [n for n, p in self.module_.named_parameters() if not torch.isfinite(p).all()]
-        finite = not bad and np.isfinite(self._flow_outputs(X[:1024], latents=False).log_prob).all()
+        finite = not bad and np.isfinite(self._pass(X[:1024], latents=False).log_prob).all()
         if not finite:
+            what = ("parameters (" + bad[0] + ")" if bad
+                    else "log-likelihoods on the training data")
             raise TrainingDivergedError(
                 f"Training diverged by epoch {self.n_iter_}: the fitted flow has non-finite "
-                f"{'parameters (' + bad[0] + ')' if bad else 'log-likelihoods on the training data'}."
-                " Try a lower learning rate (lr), a smaller max_grad_norm, dtype='float64', or "
-                "check the input for extreme values."
+                f"{what}. {self._remedies()}"
             )
 
-    # -- helpers ---------------------------------------------------------------
+    # -- hooks -----------------------------------------------------------------
+    def _resolve_data(self, X):
+        """Fitted state read from the (validated) training data: here, vectors."""
+        self.input_shape_ = (X.shape[1], 1, 1)
+        self.pixel_scale_ = "continuous"
+
+    def _check_values(self, X):
+        """Domain checks on validated input (overridden for pixels); sets nothing."""
+
+    # -- the gateway -----------------------------------------------------------
     @property
     def module_(self):
-        """The fitted torch module (pre-transform + flow)."""
+        """The fitted torch module (:class:`~skood.flows.DensityModule`: pre-transform + flow)."""
         return self.net_.module_
 
-    def _as_tensor(self, X):
-        return torch.tensor(np.asarray(X), dtype=self.dtype_, device=self.device_)
+    @property
+    def latent_shapes_(self):
+        """Shape ``(C_l, H_l, W_l)`` of the latents of each scale, finest first."""
+        return [tuple(s) for s in self.module_.flow.latent_shapes]
 
-    def _check_values(self, X, fitting=False):
-        """Domain checks on validated input (overridden for pixels)."""
+    def validate_input(self, X):
+        """Validate inputs for scoring: shape, finiteness and domain, as the flow was fitted.
 
-    def _validate_for_scoring(self, X):
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Integer images keep their dtype (the float copy is made per chunk).
+        """
         check_is_fitted(self)
-        # "numeric" keeps uint8 images as they are: the float copy is made per batch,
+        # "numeric" keeps uint8 images as they are: the float copy is made per chunk,
         # so scoring memory does not grow with n_samples.
         X = validate_data(self, X, dtype="numeric", reset=False)
         self._check_values(X)
         return X
 
-    def _eval_batches(self, X):
-        bs = max(4 * self.batch_size, 256)
-        for start in range(0, X.shape[0], bs):
-            yield self._as_tensor(X[start : start + bs])
+    def to_tensor(self, X):
+        """A validated array as a tensor on the model's device and dtype (a copy)."""
+        return torch.tensor(np.asarray(X), dtype=self.dtype_, device=self.device_)
 
-    # -- public scoring API ----------------------------------------------------
-    def flow_outputs(self, X, *, latents=True):
-        """One forward pass: log-likelihood, per-scale terms and (optionally) latents.
+    def _chunks(self, n_samples):
+        row_bytes = (_ACTIVATIONS_PER_FEATURE * self.n_features_in_
+                     * torch.finfo(self.dtype_).bits // 8)
+        return gen_batches(n_samples, get_chunk_n_rows(row_bytes, max_n_rows=n_samples))
+
+    def flow_pass(self, X, *, latents=True):
+        """One forward pass: everything detectors read from the flow.
+
+        Inputs are validated once and processed in chunks whose size follows
+        scikit-learn's ``working_memory`` (:func:`sklearn.set_config`).
 
         Parameters
         ----------
@@ -184,31 +226,62 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
 
         Returns
         -------
-        outputs : FlowOutput
-            NumPy float64 arrays: ``log_prob`` (n,), ``log_prob_per_scale`` (n, n_scales),
-            and lists ``latents`` / ``latents_normalized`` of (n, C_l, H_l, W_l) arrays.
-        """
-        X = self._validate_for_scoring(X)
-        return self._flow_outputs(X, latents=latents)
+        output : FlowOutput
+            NumPy float64 arrays: ``log_prob`` (n,), ``log_prob_per_scale``,
+            ``logdet_per_scale`` and ``log_prior_per_scale`` (n, n_scales), and lists
+            ``latents`` / ``latents_normalized`` of (n, C_l, H_l, W_l) arrays.
 
-    def _flow_outputs(self, X, latents=True):
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skood.density import TabularFlowDensity
+        >>> X = np.random.RandomState(0).normal(size=(100, 3))
+        >>> flow = TabularFlowDensity(n_layers=2, max_epochs=2, random_state=0).fit(X)
+        >>> out = flow.flow_pass(X[:5])
+        >>> out.log_prob.shape, out.logdet_per_scale.shape, out.latents[0].shape
+        ((5,), (5, 1), (5, 3, 1, 1))
+        >>> bool(np.allclose(out.log_prob_per_scale.sum(1), out.log_prob))
+        True
+        """
+        return self._pass(self.validate_input(X), latents=latents)
+
+    def _pass(self, X, latents=True):
         module = self.module_
         module.eval()
-        lp, per, zs, zh = [], [], [], []
+        parts = []
         with torch.no_grad():
-            for xb in self._eval_batches(X):
-                out = module.outputs(xb)
-                lp.append(_to_numpy(out.log_prob))
-                per.append(_to_numpy(out.log_prob_per_scale))
-                if latents:
-                    zs.append([_to_numpy(z) for z in out.latents])
-                    zh.append([_to_numpy(z) for z in out.latents_normalized])
-        result = FlowOutput(np.concatenate(lp), np.concatenate(per))
-        if latents:
-            result.latents = [np.concatenate(s) for s in zip(*zs)]
-            result.latents_normalized = [np.concatenate(s) for s in zip(*zh)]
-        return result
+            for rows in self._chunks(X.shape[0]):
+                out = module.outputs(self.to_tensor(X[rows]))
+                parts.append(FlowOutput(
+                    _to_numpy(out.log_prob), _to_numpy(out.log_prob_per_scale),
+                    [_to_numpy(z) for z in out.latents] if latents else [],
+                    [_to_numpy(z) for z in out.latents_normalized] if latents else [],
+                    _to_numpy(out.logdet_per_scale), _to_numpy(out.log_prior_per_scale),
+                ))
+        arrays = ("log_prob", "log_prob_per_scale", "logdet_per_scale", "log_prior_per_scale")
+        lists = ("latents", "latents_normalized")
+        return FlowOutput(
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in arrays},
+            **{name: [np.concatenate(s) for s in zip(*(getattr(p, name) for p in parts))]
+               for name in lists},
+        )
 
+    def encode(self, x):
+        """Torch encoder: ``x`` (a tensor from :meth:`to_tensor`) -> ``(log p(x), z_hat)``,
+        with ``z_hat`` the flattened prior-normalised latents (no gradient)."""
+        return self.module_.encode(x)
+
+    def decode(self, z):
+        """Torch generator: flattened prior-normalised latents -> flow space
+        (differentiable; see :meth:`to_flow_space`)."""
+        return self.module_.decode(z)
+
+    def to_flow_space(self, x):
+        """The generator's output space for input tensor ``x``: pixels at the bin centre
+        (before a logit layer), or standardised features."""
+        return self.module_.to_flow_space(x)
+
+    # -- public scoring API ----------------------------------------------------
     def score_samples(self, X):
         """Log-likelihood of each sample.
 
@@ -220,18 +293,26 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        X = self._validate_for_scoring(X)
-        return self._flow_outputs(X, latents=False).log_prob
+        return self.flow_pass(X, latents=False).log_prob
 
     def score(self, X, y=None):
-        """Mean log-likelihood of ``X`` (higher is better; label-free model selection)."""
+        """Mean log-likelihood of ``X`` (higher is better; label-free model selection).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        score : float
+        """
         return float(np.mean(self.score_samples(X)))
 
     def log_prob_per_scale(self, X):
         """Per-scale log-likelihood contributions, shape (n_samples, n_scales); rows sum to
         :meth:`score_samples`."""
-        X = self._validate_for_scoring(X)
-        return self._flow_outputs(X, latents=False).log_prob_per_scale
+        return self.flow_pass(X, latents=False).log_prob_per_scale
 
     def sample(self, n_samples=1, random_state=None, temperature=1.0):
         """Draw samples from the fitted flow, in the input space.
@@ -252,13 +333,8 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         gen = torch.Generator(device=self.device_).manual_seed(seed)
         module = self.module_
         module.eval()
-        flow = module.flow
         with torch.no_grad():
-            z = [
-                temperature * torch.randn((n_samples, *s), generator=gen, device=self.device_,
-                                          dtype=self.dtype_)
-                for s in flow.latent_shapes
-            ]
+            z = module.flow.sample_latents(n_samples, temperature, gen)
             x = module.generate(z, normalized=True)
         return _to_numpy(x)
 
@@ -281,7 +357,7 @@ def _load_weights(module, source):
     bad = [k for k in dst if k not in src or src[k].shape != dst[k].shape]
     if bad or len(src) != len(dst):
         raise ValueError(
-            "Cannot initialise from the reference model: its architecture differs "
+            "Cannot initialise from init_from: its architecture differs "
             f"(first mismatch: {bad[0] if bad else 'parameter count'}). Use the same "
             "flow class and parameters for both models."
         )
@@ -289,5 +365,12 @@ def _load_weights(module, source):
 
 
 def bits_per_dim(log_prob, n_dims):
-    """Bits per dimension of 8-bit data from a log-density on [-0.5, 0.5) with bin width 1/256."""
+    """Bits per dimension of 8-bit data from a log-density on [-0.5, 0.5) with bin width 1/256.
+
+    Examples
+    --------
+    >>> from skood.density import bits_per_dim
+    >>> float(bits_per_dim(0.0, 1))  # the uniform density on one 8-bit dimension
+    8.0
+    """
     return (-np.asarray(log_prob) + n_dims * math.log(256)) / (n_dims * math.log(2))

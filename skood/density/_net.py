@@ -1,38 +1,56 @@
-"""The skorch pieces behind skood's density estimators (private)."""
+"""The skorch pieces behind skood's density estimators.
+
+Training is customised only through skorch's public API: the module is built by
+skorch from a class and ``module__*`` parameters (:class:`FlowDensityModule`),
+an auxiliary loss (e.g. Schirrmeister et al.'s outlier loss) enters through
+``get_loss``, and skipping non-finite steps is a callback placed before skorch's
+own ``GradientNormClipping``.
+"""
 
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from torch import nn
 
 from ..exceptions import TrainingDivergedError
+from ..flows import (
+    DensityModule,
+    LogitTransform,
+    PixelDequantization,
+    PreTransformChain,
+    Standardization,
+)
 
 
-class DensityModule(nn.Module):
-    """A pre-transform followed by a flow; ``forward`` returns log-likelihoods.
+class FlowDensityModule(DensityModule):
+    """A :class:`~skood.flows.DensityModule` built from plain parameters (skorch's ``module__*``).
 
-    The pre-transform's log-determinant is added to the first (data-facing) scale
-    so that the per-scale terms always sum to the total log-likelihood.
+    Parameters
+    ----------
+    flow_class : type
+        Flow class, e.g. :class:`~skood.flows.Glow`.
+    flow_params : dict
+        Its constructor arguments.
+    pixel_max : float or None
+        Pixel data in ``[0, pixel_max]``: dequantization in front of the flow.
+        ``None``: continuous data, standardised with ``mean`` and ``scale``.
+    logit_alpha : float or None
+        Pixel data only: a logit layer after dequantization.
+    mean, scale : ndarray of shape (n_features,) or None
+        Standardisation of continuous data.
+    dtype : torch.dtype
     """
 
-    def __init__(self, pre, flow):
-        super().__init__()
-        self.pre = pre
-        self.flow = flow
-
-    def outputs(self, x):
-        y, logdet = self.pre(x)
-        out = self.flow(y)
-        per_scale = out.log_prob_per_scale
-        out.log_prob_per_scale = torch.cat([per_scale[:, :1] + logdet[:, None], per_scale[:, 1:]], 1)
-        out.log_prob = out.log_prob + logdet
-        return out
-
-    def forward(self, x):
-        return self.outputs(x).log_prob
-
-    def generate(self, latents, normalized=True):
-        """Latents -> data space (inverse of the flow and of the pre-transform)."""
-        return self.pre.inverse(self.flow.inverse(latents, normalized=normalized))
+    def __init__(self, *, flow_class, flow_params, pixel_max=None, logit_alpha=None, mean=None,
+                 scale=None, dtype=torch.float32):
+        if pixel_max is None:
+            pre = Standardization(mean, scale)
+        else:
+            pre = PixelDequantization(pixel_max)
+            if logit_alpha is not None:
+                pre = PreTransformChain(pre, LogitTransform(logit_alpha, shift=0.5))
+        super().__init__(pre, flow_class(**flow_params))
+        self.to(dtype)
 
 
 class NLLLoss(nn.Module):
@@ -47,71 +65,61 @@ class NLLLoss(nn.Module):
 
 
 class DensityNet(NeuralNet):
-    """skorch net that clips gradients and skips steps with a non-finite loss or gradient.
+    """skorch net whose training loss may carry an auxiliary term.
 
-    An epoch in which every step was skipped means training has diverged: it
-    raises :class:`~skood.exceptions.TrainingDivergedError`.
+    Parameters
+    ----------
+    auxiliary_loss : callable or None, default=None
+        ``auxiliary_loss(module, n_rows) -> scalar tensor`` added to the training
+        loss of every batch (``n_rows``: the batch size), e.g. an outlier loss on
+        another sample.
+    **kwargs
+        :class:`skorch.NeuralNet`'s parameters.
     """
 
-    def __init__(self, *args, max_grad_norm=None, **kwargs):
+    def __init__(self, *args, auxiliary_loss=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.max_grad_norm = max_grad_norm
-        # Outlier loss (Schirrmeister et al. 2020): (x_gen, frozen log p_gen(x_gen)).
-        self.outlier_data = None
-        self.outlier_weight = 0.0
-        self.outlier_temperature = 1.0
+        self.auxiliary_loss = auxiliary_loss
 
-    def train_step_single(self, batch, **fit_params):
-        step = super().train_step_single(batch, **fit_params)
-        if self.outlier_data is not None:
-            x_gen, lp_gen = self.outlier_data
-            idx = torch.randint(0, x_gen.shape[0], (len(batch[0]),), device=x_gen.device)
-            logit = (self.module_(x_gen[idx]) - lp_gen[idx]) / self.outlier_temperature
-            loss = self.outlier_weight * nn.functional.softplus(logit).mean()
-            loss.backward()
-            step["loss"] = step["loss"] + loss.detach()
-        return step
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training and self.auxiliary_loss is not None:
+            loss = loss + self.auxiliary_loss(self.module_, len(y_pred))
+        return loss
 
-    def train_step(self, batch, **fit_params):
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
-        params = [p for p in self.module_.parameters() if p.grad is not None]
-        finite = torch.isfinite(step["loss"])
-        if params:
-            finite = finite & torch.stack([torch.isfinite(p.grad).all() for p in params]).all()
-        if bool(finite):
-            if self.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(params, self.max_grad_norm)
-            self.optimizer_.step()
-            self._n_good_steps += 1
-        else:
-            self._n_skipped_steps += 1
-        return step
 
-    # skorch keeps the module instance we pass both as `module` and `module_`; only
-    # `module_` goes through skorch's device-aware (GPU -> CPU) loader, so pickle it once.
-    def __getstate__(self):
-        state = super().__getstate__()
-        if state.get("module") is not None and state["module"] is self.__dict__.get("module_"):
-            state["module"] = None
-            state["_module_is_fitted_module"] = True
-        return state
+class SkipNonFiniteSteps(Callback):
+    """Drop the gradients of a step whose gradients are not all finite (the optimizer
+    then skips it); an epoch in which every step was dropped raises
+    :class:`~skood.exceptions.TrainingDivergedError`.
 
-    def __setstate__(self, state):
-        same = state.pop("_module_is_fitted_module", False)
-        super().__setstate__(state)
-        if same:
-            self.module = self.module_
+    Parameters
+    ----------
+    remedies : str
+        The advice the error gives (only remedies that apply to this model).
+    """
 
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+    def __init__(self, remedies=""):
+        self.remedies = remedies
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.n_good_, self.n_skipped_ = 0, 0
+
+    def on_grad_computed(self, net, named_parameters, training=False, **kwargs):
         if not training:
-            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        self._n_good_steps = self._n_skipped_steps = 0
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        self.history.record("train_skipped_steps", self._n_skipped_steps)
-        if self._n_good_steps == 0 and self._n_skipped_steps > 0:
+            return
+        params = [p for _, p in named_parameters if p.grad is not None]
+        if params and bool(torch.stack([torch.isfinite(p.grad).all() for p in params]).all()):
+            self.n_good_ += 1
+            return
+        for p in params:
+            p.grad = None  # torch optimizers skip parameters without a gradient
+        self.n_skipped_ += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("train_skipped_steps", self.n_skipped_)
+        if self.n_good_ == 0 and self.n_skipped_ > 0:
             raise TrainingDivergedError(
-                f"Training diverged at epoch {len(self.history)}: every step gave a non-finite "
-                "loss or gradient. Try a lower learning rate (lr), a smaller max_grad_norm, "
-                "dtype='float64', or check the input for extreme values."
+                f"Training diverged at epoch {len(net.history)}: every step gave a non-finite "
+                f"loss or gradient. {self.remedies}"
             )

@@ -3,17 +3,17 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..flows import Glow, LogitTransform, PixelDequantization, PreTransformChain, Standardization
+from ..flows import Glow
+from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import BaseFlowDensity, bits_per_dim
-from ._net import DensityModule
 
 
-def _standardization(X):
+def standardization_params(X):
+    """``module__mean`` / ``module__scale`` that standardise each feature of ``X``."""
     scale = X.std(axis=0)
     scale[scale < 1e-8] = 1.0
-    return Standardization(X.mean(axis=0), scale)
+    return {"mean": X.mean(axis=0), "scale": scale}
 
 
 class GlowDensity(BaseFlowDensity):
@@ -65,6 +65,15 @@ class GlowDensity(BaseFlowDensity):
         without improvement of the validation loss, restoring the best weights.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=5
+    init_from : fitted density estimator or None, default=None
+        Start training from this model's weights instead of a fresh initialisation
+        (fine-tuning; Schirrmeister et al. fine-tune from a general model). It must
+        have the same architecture; wrap it in :class:`sklearn.frozen.FrozenEstimator`
+        so that :func:`sklearn.base.clone` keeps it fitted.
+    auxiliary_loss : callable or None, default=None
+        ``auxiliary_loss(module, n_rows) -> scalar tensor``, added to the training
+        loss of every batch (e.g.
+        :class:`~skood.detectors.likelihood_ratio.OutlierLoss`).
     device : str, default="cpu"
         Torch device, e.g. ``"cuda"``.
     dtype : {"float32", "float64"}, default="float32"
@@ -81,6 +90,8 @@ class GlowDensity(BaseFlowDensity):
     pixel_scale_ : str
         Resolved pixel scale.
     input_shape_ : tuple of int
+    latent_shapes_ : list of tuple
+        Shape ``(C_l, H_l, W_l)`` of each scale's latents, finest first.
     n_features_in_ : int
     n_iter_ : int
         Epochs run.
@@ -126,6 +137,8 @@ class GlowDensity(BaseFlowDensity):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        init_from=None,
+        auxiliary_loss=None,
         device="cpu",
         dtype="float32",
         random_state=None,
@@ -146,23 +159,26 @@ class GlowDensity(BaseFlowDensity):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.init_from = init_from
+        self.auxiliary_loss = auxiliary_loss
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_values(self, X, fitting=False):
-        if fitting:
-            self.input_shape_ = _resolve_input_shape(self.input_shape, X.shape[1])
-            scale = self.pixel_scale
-            if scale == "auto":
-                scale = "uint8" if X.max() > 1.0 else "unit"
-            self.pixel_scale_ = scale
+    def _resolve_data(self, X):
+        self.input_shape_ = _resolve_input_shape(self.input_shape, X.shape[1])
+        scale = self.pixel_scale
+        if scale == "auto":
+            scale = "uint8" if X.max() > 1.0 else "unit"
+        self.pixel_scale_ = scale
+        if scale == "continuous" and self.logit_alpha is not None:
+            raise ValueError(
+                "logit_alpha needs pixel data; this model has pixel_scale='continuous'."
+            )
+
+    def _check_values(self, X):
         if self.pixel_scale_ == "continuous":
-            if fitting and self.logit_alpha is not None:
-                raise ValueError(
-                    "logit_alpha needs pixel data; this model has pixel_scale='continuous'."
-                )
             return
         hi = 255.0 if self.pixel_scale_ == "uint8" else 1.0
         lo_x, hi_x = float(X.min()), float(X.max())
@@ -173,21 +189,18 @@ class GlowDensity(BaseFlowDensity):
                 "pixel_scale='continuous' for data that are not pixels."
             )
 
-    def _build_module(self, X):
-        if self.pixel_scale_ == "continuous":
-            pre = _standardization(X)
-        else:
-            pre = PixelDequantization(255.0 if self.pixel_scale_ == "uint8" else 1.0)
-            if self.logit_alpha is not None:
-                pre = PreTransformChain(pre, LogitTransform(self.logit_alpha, shift=0.5))
-        flow = Glow(
-            self.input_shape_,
+    def _module_params(self, X):
+        flow_params = dict(
+            input_shape=self.input_shape_,
             n_levels=self.n_levels,
             n_steps=self.n_steps,
             hidden_channels=self.hidden_channels,
             split_prior=self.split_prior,
         )
-        return DensityModule(pre, flow)
+        if self.pixel_scale_ == "continuous":
+            return dict(flow_class=Glow, flow_params=flow_params, **standardization_params(X))
+        return dict(flow_class=Glow, flow_params=flow_params, logit_alpha=self.logit_alpha,
+                    pixel_max=255.0 if self.pixel_scale_ == "uint8" else 1.0)
 
     def bits_per_dim(self, X):
         """Bits per dimension of each image (``pixel_scale`` other than ``"continuous"``)."""

@@ -2,12 +2,10 @@
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval
-
 from ..flows import TabularFlow
+from ..utils._sklearn_compat import Interval
 from ._base import BaseFlowDensity
-from ._net import DensityModule
-from .glow import _standardization
+from .glow import standardization_params
 
 
 class TabularFlowDensity(BaseFlowDensity):
@@ -32,6 +30,12 @@ class TabularFlowDensity(BaseFlowDensity):
     early_stopping : bool, default=False
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=5
+    init_from : fitted density estimator or None, default=None
+        Start from this model's weights (fine-tuning); see
+        :class:`~skood.density.GlowDensity`.
+    auxiliary_loss : callable or None, default=None
+        Added to the training loss of every batch; see
+        :class:`~skood.density.GlowDensity`.
     device : str, default="cpu"
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None
@@ -40,6 +44,14 @@ class TabularFlowDensity(BaseFlowDensity):
     Attributes
     ----------
     net_ : skorch.NeuralNet
+        The trained net; ``net_.module_`` (also ``module_``) is the torch
+        :class:`~skood.flows.DensityModule`.
+    input_shape_ : tuple of int
+        ``(n_features, 1, 1)``: the flow's view of a vector.
+    pixel_scale_ : str
+        ``"continuous"`` (features are standardised, not dequantized).
+    latent_shapes_ : list of tuple
+        ``[(n_features, 1, 1)]``: one scale.
     n_features_in_ : int
     n_iter_ : int
     history_ : skorch.History
@@ -73,6 +85,8 @@ class TabularFlowDensity(BaseFlowDensity):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        init_from=None,
+        auxiliary_loss=None,
         device="cpu",
         dtype="float32",
         random_state=None,
@@ -88,11 +102,14 @@ class TabularFlowDensity(BaseFlowDensity):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.init_from = init_from
+        self.auxiliary_loss = auxiliary_loss
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_module(self, X):
-        flow = TabularFlow(X.shape[1], n_layers=self.n_layers, hidden_units=self.hidden_units)
-        return DensityModule(_standardization(X), flow)
+    def _module_params(self, X):
+        flow_params = dict(n_features=X.shape[1], n_layers=self.n_layers,
+                           hidden_units=self.hidden_units)
+        return dict(flow_class=TabularFlow, flow_params=flow_params, **standardization_params(X))

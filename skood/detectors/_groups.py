@@ -1,10 +1,11 @@
-"""Group (set-level) OOD detection: the API shared by the typicality and KL detectors.
+"""Group (set-level) OOD detection: group specifications and reductions.
 
-Some tests decide whether a *set* of inputs is in-distribution: the typicality
-test (Nalisnick et al. 2019) compares the mean negative log-likelihood of a
-group with the model's entropy, KLODS (Zhang et al.) compares the distribution
-of a group's latents with the prior. Detectors with such a test inherit
-:class:`GroupDetectorMixin`.
+Every skood detector scores groups of inputs as well as single inputs. Some
+statistics are made for groups: the typicality test (Nalisnick et al. 2019)
+compares the mean negative log-likelihood of a group with the model's entropy,
+KLODS (Zhang et al.) compares the distribution of a group's latents with the
+prior. Every other detector scores a group by the mean point-wise normality of
+its members. The API lives on :class:`~skood.detectors.BaseFlowDetector`.
 
 Group API
 ---------
@@ -15,13 +16,16 @@ own (the point-wise mode, group size M = 1) and ``predict`` thresholds at
 
 ``score_groups(X, groups=None, group_size=5)``
     One normality score per group (higher = more in-distribution).
+``sample_statistics(X)`` and ``score_statistics(statistics, groups=None, group_size=1)``
+    The same in two steps: one flow pass, then any number of groupings (e.g.
+    several group sizes) scored from the per-sample statistics.
 ``predict_groups(X, groups=None, group_size=5)``
     +1 (in-distribution group) / -1 (OOD group): ``score_groups >=
     group_threshold(size of the group)``.
 ``group_threshold(group_size=5)``
-    The ``alpha`` quantile of the scores of ``n_bootstrap`` groups of that size
-    drawn from held-out in-distribution data (the typicality test's bootstrap
-    threshold): ID groups are flagged at rate ``alpha``. The thresholds of group
+    The false-alarm-rate quantile (``contamination``, or ``alpha`` for the
+    typicality and KL tests) of the scores of bootstrap groups of that size
+    drawn from the calibration data: ID groups are flagged at that rate. The thresholds of group
     sizes 1 and 5 (those the statistic accepts) are computed in ``fit``
     (``group_thresholds_``); others are computed on demand from the stored
     held-out statistics with a generator seeded by ``(bootstrap_seed_,
@@ -46,14 +50,12 @@ names the minimum, and its per-sample methods use a point-wise form instead.
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
-from ..metrics import make_groups
 
 #: Group sizes whose thresholds are computed in ``fit``: point-wise and the
 #: default of the group methods (KLODS' M = 5).
 DEFAULT_GROUP_SIZE = 5
-_CACHED_GROUP_SIZES = (1, DEFAULT_GROUP_SIZE)
+CACHED_GROUP_SIZES = (1, DEFAULT_GROUP_SIZE)
 
 
 def check_group_size(group_size, name="group_size"):
@@ -139,142 +141,8 @@ def group_reduce(values, index, reduce=np.sum):
     return np.stack([reduce(values[m], axis=0) for m in index])
 
 
-def split_holdout(X, validation_fraction, random_state, frozen):
-    """Split ``X`` into the rows the flow is fit on and held-out calibration rows.
-
-    A frozen (pre-fitted) flow is not trained on ``X``, so all of ``X`` is
-    held-out data.
-    """
-    if frozen:
-        return X, X
-    n = X.shape[0]
-    n_holdout = max(1, int(round(validation_fraction * n)))
-    if n - n_holdout < 2:
-        raise ValueError(
-            f"validation_fraction={validation_fraction} of n_samples={n} leaves "
-            f"{n - n_holdout} sample(s) to fit the flow on; at least 2 are needed."
-        )
-    perm = random_state.permutation(n)
-    return X[np.sort(perm[n_holdout:])], X[np.sort(perm[:n_holdout])]
-
-
-class GroupDetectorMixin:
-    """Group methods for a :class:`~skood.detectors.BaseFlowDetector`.
-
-    See the module docstring for the API. Subclasses implement
-
-    - ``_sample_stats(X)``: per-sample quantities of validated ``X`` (first axis
-      = samples) from which group scores are computed;
-    - ``_score_index(stats, index)``: normality of each group of
-      :func:`group_index` ``index`` over ``stats``;
-
-    and store in ``fit`` the statistics of their held-out data in
-    ``holdout_stats_``, an integer ``bootstrap_seed_`` and ``group_thresholds_``
-    (from :meth:`_fit_group_thresholds`). They have ``alpha`` and
-    ``n_bootstrap`` parameters.
-    """
-
-    def _score(self, X):
-        # Point-wise mode: each sample is a group of size 1.
-        return self._score_index(self._sample_stats(X), np.arange(X.shape[0])[:, None])
-
-    def _check_index(self, index):
-        """Hook: reject groups a statistic cannot score (e.g. too small)."""
-
-    def score_groups(self, X, groups=None, group_size=DEFAULT_GROUP_SIZE):
-        """Normality of each group of samples: higher means more in-distribution.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        groups : None or array-like of shape (n_samples,) or (n_groups, m), default=None
-            Group labels (one per sample) or row indices (one row per group);
-            ``None`` groups consecutive chunks of ``group_size`` rows.
-        group_size : int, default=5
-            Group size when ``groups`` is None; must divide ``n_samples``.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_groups,)
-        """
-        X = self._validate(X)
-        index = group_index(X.shape[0], groups, group_size)
-        self._check_index(index)
-        return np.asarray(self._score_index(self._sample_stats(X), index), dtype=np.float64)
-
-    def predict_groups(self, X, groups=None, group_size=DEFAULT_GROUP_SIZE):
-        """+1 for in-distribution groups, -1 for OOD groups.
-
-        A group is OOD when its score is below :meth:`group_threshold` of its
-        size: the test's false-alarm rate on ID groups is ``alpha``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        groups : None or array-like of shape (n_samples,) or (n_groups, m), default=None
-        group_size : int, default=5
-
-        Returns
-        -------
-        labels : ndarray of shape (n_groups,)
-        """
-        X = self._validate(X)
-        index = group_index(X.shape[0], groups, group_size)
-        self._check_index(index)
-        scores = self._score_index(self._sample_stats(X), index)
-        sizes = group_sizes(index)
-        thresholds = {m: self.group_threshold(m) for m in np.unique(sizes)}
-        threshold = np.array([thresholds[m] for m in sizes])
-        return np.where(scores >= threshold, 1, -1)
-
-    def group_threshold(self, group_size=DEFAULT_GROUP_SIZE):
-        """Score threshold of :meth:`predict_groups` for groups of ``group_size``.
-
-        The ``alpha`` quantile of the scores of ``n_bootstrap`` groups of
-        ``group_size`` distinct samples drawn from the held-out in-distribution data.
-
-        Parameters
-        ----------
-        group_size : int, default=5
-
-        Returns
-        -------
-        threshold : float
-        """
-        check_is_fitted(self)
-        group_size = check_group_size(group_size)
-        if group_size in self.group_thresholds_:
-            return self.group_thresholds_[group_size]
-        return self._bootstrap_threshold(group_size)
-
-    def _bootstrap_index(self, group_size):
-        # A generator seeded by (fit seed, group size): the same groups every time.
-        rng = np.random.RandomState([self.bootstrap_seed_, group_size])
-        n_pool = _n_rows(self.holdout_stats_)
-        if group_size > n_pool:
-            # Fewer held-out samples than a group: members drawn with replacement.
-            return rng.randint(n_pool, size=(self.n_bootstrap, group_size))
-        return make_groups(n_pool, group_size, n_groups=self.n_bootstrap, random_state=rng)
-
-    def _bootstrap_threshold(self, group_size):
-        index = self._bootstrap_index(group_size)
-        self._check_index(index)
-        scores = self._score_index(self.holdout_stats_, index)
-        return float(np.quantile(scores, self.alpha))
-
-    def _min_group_size(self):
-        """Hook: smallest group size the statistic can score."""
-        return 1
-
-    def _fit_group_thresholds(self):
-        return {
-            m: self._bootstrap_threshold(m)
-            for m in _CACHED_GROUP_SIZES
-            if m >= self._min_group_size()
-        }
-
-
-def _n_rows(stats):
+def n_rows(stats):
+    """Number of samples of per-sample statistics (an array, or nested lists/tuples of arrays)."""
     while isinstance(stats, (list, tuple)):
         stats = stats[0]
     return np.asarray(stats).shape[0]

@@ -5,8 +5,7 @@ import math
 
 import numpy as np
 from PIL import Image
-from sklearn.utils._param_validation import HasMethods, StrOptions
-
+from ..utils._sklearn_compat import StrOptions
 from ._base import BaseFlowDetector, fit_flow
 
 _CODECS = ("png", "webp", "jpeg2000")
@@ -80,13 +79,25 @@ class InputComplexityDetector(BaseFlowDetector):
     codec : {"png", "webp", "jpeg2000", "min"}, default="min"
         Lossless compressor (Pillow). FLIF, the strongest in Serrà et al., has no
         maintained Python binding; ``"min"`` takes the best of the three.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the calibration split and the bootstrap.
 
     Attributes
     ----------
     flow_ : density estimator
     offset_ : float
     input_shape_ : tuple of int
+        Image shape given to the compressor (``(n_features, 1, 1)`` for vectors).
+    pixel_scale_ : str
+        The flow's pixel scale (``"continuous"`` for non-pixel data).
     n_features_in_ : int
 
     Examples
@@ -102,37 +113,41 @@ class InputComplexityDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "score_samples"]), None],
         "codec": [StrOptions(set(_CODECS) | {"min"})],
     }
 
-    def __init__(self, flow=None, *, codec="min", contamination="auto"):
+    def __init__(self, flow=None, *, codec="min", calibration_fraction=0.2,
+                 contamination="auto", random_state=None):
         self.flow = flow
         self.codec = codec
+        self.calibration_fraction = calibration_fraction
         self.contamination = contamination
+        self.random_state = random_state
 
-    def _fit_method(self, X):
+    def _fit_models(self, X, rng):
         self.flow_ = fit_flow(self.flow, X)
-        self.input_shape_ = tuple(getattr(self.flow_, "input_shape_", (X.shape[1], 1, 1)))
-        self._pixels = getattr(self.flow_, "pixel_scale_", "continuous")
-        if self._pixels == "continuous":
-            self._low = X.min(axis=0)
-            self._width = np.maximum(X.max(axis=0) - self._low, 1e-12)
+        self.input_shape_ = tuple(self.flow_.input_shape_)
+        self.pixel_scale_ = self.flow_.pixel_scale_
+        if self.pixel_scale_ == "continuous":
+            # Continuous features: 256 bins per feature over the training range.
+            self.feature_low_ = X.min(axis=0)
+            self.feature_width_ = np.maximum(X.max(axis=0) - self.feature_low_, 1e-12)
 
     def _quantize(self, X):
-        if self._pixels == "uint8":
+        if self.pixel_scale_ == "uint8":
             return X
-        if self._pixels == "unit":
+        if self.pixel_scale_ == "unit":
             return X * 255.0
-        return np.clip((X - self._low) / self._width, 0.0, 1.0) * 255.0
+        return np.clip((X - self.feature_low_) / self.feature_width_, 0.0, 1.0) * 255.0
 
-    def _score(self, X):
+    def _statistics(self, X):
         d = X.shape[1]
-        if self._pixels == "continuous":
+        if self.pixel_scale_ == "continuous":
             # log-width of one of 256 bins per feature, in data space
-            log_bin = float(np.sum(np.log(self._width / 256.0)))
+            log_bin = float(np.sum(np.log(self.feature_width_ / 256.0)))
         else:
             log_bin = -d * math.log(256.0)
-        model_bits = -(self.flow_.score_samples(X) + log_bin) / math.log(2.0)
+        log_prob = self.flow_.flow_pass(X, latents=False).log_prob
+        model_bits = -(log_prob + log_bin) / math.log(2.0)
         comp_bits = compressed_bits(self._quantize(X), self.input_shape_, self.codec)
         return (comp_bits - model_bits) / d

@@ -7,7 +7,7 @@ distribution of a flow's latents and its prior. A flow is a bijection, so
 far from the prior, even when each of its points is very likely. The paper says
 the statistic uses the "local pixel dependence of representations", but no code
 is public and the full text was not available: **this module is a
-reconstruction** (skood's methods spec, section 4.3). Its open choices are
+reconstruction**. Its open choices are
 parameters of :class:`KLDivergenceDetector`:
 
 1. Local vectors (``neighbourhood``): from each prior-normalised latent map
@@ -72,24 +72,15 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import digamma
-from sklearn.frozen import FrozenEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import BaseFlowDetector, fit_flow
-from ._groups import (
-    GroupDetectorMixin,
-    group_index,
-    group_reduce,
-    group_sizes,
-    split_holdout,
-)
+from ..utils._sklearn_compat import Interval, StrOptions
+from ._base import BaseFlowDetector
+from ._groups import group_index, group_reduce, group_sizes
+from ._groups import n_rows as n_rows_of
 
 _NEIGHBOURHOODS = ("auto", "2x2", "pair", "channel", "pixel")
 _STATISTICS = ("kl", "dimwise", "tc")
 _POOLINGS = ("all", "per_position")
-# Rows per forward pass when collecting latents: bounds memory, not results.
-_CHUNK = 1024
 
 
 # -- local vectors and their moments -------------------------------------------------
@@ -356,7 +347,7 @@ def local_kl_statistic(
     return total
 
 
-class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
+class KLDivergenceDetector(BaseFlowDetector):
     """KL divergence of local latent vectors to the prior (a reconstruction of KLODS).
 
     Normality = ``-KL``: the Gaussian KL divergence between the local vectors
@@ -390,7 +381,7 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
     raise a ``ValueError`` in ``fit``, since every detector must provide
     ``score_samples`` and ``predict``.
 
-    ``fit`` holds out ``validation_fraction`` of ``X``, fits the flow on the rest
+    ``fit`` holds out ``calibration_fraction`` of ``X``, fits the flow on the rest
     and draws bootstrap groups from the held-out part for
     :meth:`group_threshold` (and for ``bias_correction="calibrate"``). A flow in
     a :class:`sklearn.frozen.FrozenEstimator` is not trained on ``X``: all of
@@ -428,16 +419,20 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
         groups of the same size (also removes the model's own misfit);
         ``"none"``. A constant per group size: it changes no ranking among groups
         of one size, only comparisons across sizes.
-    validation_fraction : float in (0, 1), default=0.2
-        Fraction of ``X`` held out from the flow's training. Ignored for a frozen flow.
     alpha : float in (0, 1), default=0.01
         False-alarm rate of :meth:`predict_groups` on in-distribution groups.
     n_bootstrap : int, default=1000
         Held-out groups drawn per group size (thresholds and calibration).
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training samples ``predict`` flags (``"auto"``: 0.05).
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores (groups: ``alpha``).
     random_state : int, RandomState instance or None, default=None
-        Seeds the held-out split and the bootstrap.
+        Seeds the calibration split and the bootstrap.
 
     Attributes
     ----------
@@ -447,8 +442,8 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
         ``(scale, family, k, n_vectors_per_sample)`` of every term of the
         statistic; ``family`` is ``"2x2"``, ``"pair-horizontal"``,
         ``"pair-vertical"``, ``"channel"`` or ``"pixel"``.
-    holdout_stats_ : list of tuple of ndarray
-        Per family, the held-out samples' moments ``(s1, s2)`` of shapes
+    calibration_statistics_ : list of tuple of ndarray
+        Per family, the calibration samples' moments ``(s1, s2)`` of shapes
         ``(n_holdout, S, k)`` and ``(n_holdout, S, k, k)``: sums of the local
         vectors and of their outer products over positions (``S = 1``) or per
         position (``pooling="per_position"``, ``S`` positions: memory grows
@@ -491,17 +486,14 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "flow_outputs"]), None],
         "neighbourhood": [StrOptions(set(_NEIGHBOURHOODS))],
         "statistic": [StrOptions(set(_STATISTICS))],
         "pooling": [StrOptions(set(_POOLINGS))],
         "scales": [None, Integral, tuple, list],
         "reg": [Interval(Real, 0, None, closed="left")],
         "bias_correction": [StrOptions({"analytic", "calibrate", "none"})],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "n_bootstrap": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -514,9 +506,9 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
         scales=None,
         reg=1e-6,
         bias_correction="analytic",
-        validation_fraction=0.2,
         alpha=0.01,
         n_bootstrap=1000,
+        calibration_fraction=0.2,
         contamination="auto",
         random_state=None,
     ):
@@ -527,18 +519,15 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
         self.scales = scales
         self.reg = reg
         self.bias_correction = bias_correction
-        self.validation_fraction = validation_fraction
+        self.calibration_fraction = calibration_fraction
         self.alpha = alpha
         self.n_bootstrap = n_bootstrap
         self.contamination = contamination
         self.random_state = random_state
 
-    def _fit_method(self, X):
-        rng = check_random_state(self.random_state)
-        frozen = isinstance(self.flow, FrozenEstimator)
-        X_fit, X_holdout = split_holdout(X, self.validation_fraction, rng, frozen)
-        self.flow_ = fit_flow(self.flow, X_fit)
-        shapes = [z.shape[1:] for z in self.flow_.flow_outputs(X[:1]).latents_normalized]
+    def _fit_models(self, X, rng):
+        super()._fit_models(X, rng)
+        shapes = self.flow_.latent_shapes_
         self.families_ = _scale_families(shapes, self._resolve_scales(len(shapes)),
                                          self.neighbourhood, self.pooling)
         for scale, name, k, n_per in self.families_:
@@ -550,10 +539,16 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
                     f"covariance KL needs more than {k}. Use neighbourhood='auto' or "
                     "'pixel' (tabular flows), or one with fewer dimensions."
                 )
-        self.holdout_stats_ = self._sample_stats(X_holdout)
-        self.min_group_size_ = _min_group_size(self.families_, self.holdout_stats_)
-        self.bootstrap_seed_ = int(rng.randint(np.iinfo(np.int32).max))
-        self.group_thresholds_ = self._fit_group_thresholds()
+
+    def _calibrate(self, X_fit, X_cal, stats, rng):
+        self.min_group_size_ = _min_group_size(self.families_, stats)
+        return stats
+
+    def _group_false_alarm_rate(self):
+        return self.alpha
+
+    def _n_bootstrap(self):
+        return self.n_bootstrap
 
     def _resolve_scales(self, n_scales):
         scales = range(n_scales) if self.scales is None else self.scales
@@ -570,29 +565,21 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
             raise ValueError(f"scales must be distinct and non-empty; got {self.scales!r}.")
         return out
 
-    def _sample_stats(self, X):
-        per_position = self.pooling == "per_position"
-        parts = []
-        for start in range(0, X.shape[0], _CHUNK):
-            out = self.flow_.flow_outputs(X[start : start + _CHUNK], latents=True)
-            parts.append(_sample_moments(out.latents_normalized, self.families_, per_position))
-        return [
-            tuple(np.concatenate([p[f][j] for p in parts]) for j in range(2))
-            for f in range(len(self.families_))
-        ]
+    def _statistics(self, X):
+        latents = self.flow_.flow_pass(X, latents=True).latents_normalized
+        return _sample_moments(latents, self.families_, self.pooling == "per_position")
 
     def _min_group_size(self):
         return self.min_group_size_
 
-    def _check_index(self, index):
-        _check_estimable(index, self.families_, self.holdout_stats_)
+    def _check_groups(self, index):
+        _check_estimable(index, self.families_, self.calibration_statistics_)
 
-    def _score(self, X):
+    def _point_scores(self, stats):
         # Point-wise: one Gaussian per family from the sample's own local vectors.
-        stats = self._sample_stats(X)
         if self.pooling == "per_position":
             stats = _pool_positions(stats)
-        return self._score_index(stats, np.arange(X.shape[0])[:, None])
+        return self._group_scores(stats, np.arange(n_rows_of(stats))[:, None])
 
     def _bias(self, group_size, stats_form):
         """Amount subtracted from the statistic of a group of ``group_size``.
@@ -603,14 +590,14 @@ class KLDivergenceDetector(GroupDetectorMixin, BaseFlowDetector):
             return 0.0
         if self.bias_correction == "analytic":
             return _analytic_bias(group_size, self.families_, stats_form, self.statistic)
-        holdout = self.holdout_stats_
+        holdout = self.calibration_statistics_
         if holdout[0][0].shape[1] != stats_form[0][0].shape[1]:
             holdout = _pool_positions(holdout)
         index = self._bootstrap_index(group_size)
         return float(np.mean(_raw_statistic(holdout, index, self.families_, self.statistic,
                                             self.reg)))
 
-    def _score_index(self, stats, index):
+    def _group_scores(self, stats, index):
         raw = _raw_statistic(stats, index, self.families_, self.statistic, self.reg)
         sizes = group_sizes(index)
         bias = {m: self._bias(m, stats) for m in np.unique(sizes)}

@@ -2,10 +2,8 @@
 
 from numbers import Integral
 
-import numpy as np
-from sklearn.utils._param_validation import HasMethods, Interval
-
-from ._base import BaseFlowDetector, fit_flow
+from ..utils._sklearn_compat import Interval
+from ._base import BaseFlowDetector
 
 
 class LastScaleDetector(BaseFlowDetector):
@@ -28,8 +26,16 @@ class LastScaleDetector(BaseFlowDetector):
     n_last_scales : int, default=1
         Number of coarsest scales whose terms are summed. Capped at the number of
         scales of the flow.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training samples flagged as outliers (``"auto"``: 0.05).
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the calibration split and the bootstrap.
 
     Attributes
     ----------
@@ -50,18 +56,17 @@ class LastScaleDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "log_prob_per_scale"]), None],
         "n_last_scales": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, flow=None, *, n_last_scales=1, contamination="auto"):
+    def __init__(self, flow=None, *, n_last_scales=1, calibration_fraction=0.2,
+                 contamination="auto", random_state=None):
         self.flow = flow
         self.n_last_scales = n_last_scales
+        self.calibration_fraction = calibration_fraction
         self.contamination = contamination
+        self.random_state = random_state
 
-    def _fit_method(self, X):
-        self.flow_ = fit_flow(self.flow, X)
-
-    def _score(self, X):
-        per_scale = self.flow_.log_prob_per_scale(X)
+    def _statistics(self, X):
+        per_scale = self.flow_.flow_pass(X, latents=False).log_prob_per_scale
         return per_scale[:, -self.n_last_scales :].sum(axis=1)

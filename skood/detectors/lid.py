@@ -3,14 +3,17 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils import gen_batches
 
-from .. import lid as _lid
-from ._base import BaseFlowDetector, fit_flow
+from ..flows.spectral import flow_singular_values, flow_spectral_quadrature
+from ..utils._sklearn_compat import Interval, StrOptions
+from ._base import BaseFlowDetector
+from .lid_calibration import (
+    calibrate_log_threshold,
+    lid_from_quadrature,
+    lid_from_singular_values,
+    local_pca_dimension,
+)
 
 # Width (nats of log sigma) of the smoothed step of the fast estimator: 0.25 gave the
 # smallest error against exact LID for every setting and scale measured in
@@ -29,7 +32,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     never generates it. Their rule: ``x`` is in-distribution iff
     ``log p(x) >= psi_L`` *and* ``LID_r(x) >= psi_LID``, with ``LID_r(x)`` the
     number of singular values of the generator Jacobian ``dg/dz_hat`` above
-    ``exp(r)`` (:mod:`skood.lid`).
+    ``exp(r)`` (:mod:`skood.flows.spectral`).
 
     The paper evaluates this rule with an *oracle* ROC envelope over threshold
     pairs (:func:`skood.metrics.dual_threshold_auroc`, fed by
@@ -63,7 +66,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         Affordable for tabular data and small images (seconds per 28x28 image
         on a CPU).
         ``"fast"``: matrix-free stochastic Lanczos quadrature
-        (:func:`~skood.lid.flow_spectral_quadrature`), ``n_probes * lanczos_steps``
+        (:func:`~skood.flows.spectral.flow_spectral_quadrature`), ``n_probes * lanczos_steps``
         Jacobian-vector and vector-Jacobian products per sample, with a step
         smoothed over 0.25 nats of ``log sigma``: about 45 log-likelihood
         evaluations per sample with the defaults, at a mean error of about 2 % of
@@ -78,7 +81,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         With ``log_threshold="auto"``: ``"lpca"`` picks ``r`` so that the mean
         LID of ``n_calibration`` training points equals the mean Fukunaga-Olsen
         local-PCA dimension of those points in flow space
-        (:func:`~skood.lid.local_pca_dimension`, ``lpca_neighbors``,
+        (:func:`~skood.detectors.lid_calibration.local_pca_dimension`, ``lpca_neighbors``,
         ``lpca_alpha``), the paper's procedure; ``"plateau"`` takes the middle of
         the widest range of ``r`` over which their mean LID changes by less than 1.
     lpca_neighbors : int or None, default=100
@@ -91,12 +94,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     n_reference : int, default=512
         At most this many in-distribution points fit the two empirical CDFs and
         ``offset_`` (all of them if there are fewer): LID is expensive, so the
-        reference set is a random subsample of large training sets.
-    validation_fraction : float in (0, 1) or None, default=None
-        If set, hold out this fraction of ``X`` (not used to train the flow) for
-        the calibration buffer, the CDFs and ``offset_``: held-out likelihoods
-        are not inflated by overfitting. ``None`` uses the training data; keep it
-        ``None`` with a pre-trained (frozen) flow and pass held-out data to ``fit``.
+        reference set is a random subsample of the calibration rows.
     chunk_size : int or None, default=128
         ``"exact"``: Jacobian rows per pass (memory vs speed).
     n_probes : int, default=1
@@ -111,11 +109,18 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         Samples per pass (``None``: about ``max(64, 2**18 / n_features) //
         chunk_size`` for ``"exact"``, ``max(1, 32768 // (n_probes * n_features))``
         for ``"fast"``).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the subsampling of reference and calibration points, the
-        validation split and the probes of ``"fast"``. The flow has its own.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds, the LID scale and the two CDFs). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of reference samples flagged as outliers (``"auto"``: 0.05).
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the calibration split and the bootstrap, the subsampling of
+        reference and calibration points and the probes of ``"fast"``; the flow
+        has its own.
     verbose : bool, default=False
         Progress bars over the LID batches.
 
@@ -137,8 +142,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     See Also
     --------
-    skood.lid.flow_singular_values : exact Jacobian spectra.
-    skood.lid.flow_spectral_quadrature : the matrix-free estimator.
+    skood.flows.spectral.flow_singular_values : exact Jacobian spectra.
+    skood.flows.spectral.flow_spectral_quadrature : the matrix-free estimator.
     skood.metrics.dual_threshold_auroc : the paper's oracle AUROC.
 
     References
@@ -163,7 +168,6 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "score_samples"]), None],
         "method": [StrOptions({"exact", "fast"})],
         "log_threshold": [StrOptions({"auto"}), Real],
         "calibration": [StrOptions({"lpca", "plateau"})],
@@ -171,13 +175,11 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         "lpca_alpha": [Interval(Real, 0, 1, closed="neither")],
         "n_calibration": [Interval(Integral, 1, None, closed="left")],
         "n_reference": [Interval(Integral, 2, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "n_probes": [Interval(Integral, 1, None, closed="left")],
         "lanczos_steps": [Interval(Integral, 1, None, closed="left")],
         "jvp_method": [StrOptions({"central_difference", "autodiff"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
@@ -192,14 +194,14 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         lpca_alpha=0.001,
         n_calibration=128,
         n_reference=512,
-        validation_fraction=None,
         chunk_size=128,
         n_probes=1,
         lanczos_steps=12,
         jvp_method="central_difference",
         batch_size=None,
-        random_state=None,
+        calibration_fraction=0.2,
         contamination="auto",
+        random_state=None,
         verbose=False,
     ):
         self.flow = flow
@@ -210,69 +212,56 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         self.lpca_alpha = lpca_alpha
         self.n_calibration = n_calibration
         self.n_reference = n_reference
-        self.validation_fraction = validation_fraction
         self.chunk_size = chunk_size
         self.n_probes = n_probes
         self.lanczos_steps = lanczos_steps
         self.jvp_method = jvp_method
         self.batch_size = batch_size
-        self.random_state = random_state
+        self.calibration_fraction = calibration_fraction
         self.contamination = contamination
+        self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
-        """Fit the flow, calibrate the LID scale and the two reference CDFs.
+    # -- the pipeline's hooks ---------------------------------------------------------
+    def _calibration_rows(self, X, rng):
+        if len(X) > self.n_reference:
+            X = X[np.sort(rng.choice(len(X), self.n_reference, replace=False))]
+        self.probe_seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        return X
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            In-distribution training data.
-        y : ignored
+    def _statistics(self, X):
+        """Log-likelihoods and the spectral summary LID is read from, in one pass."""
+        return self._spectra(X)
 
-        Returns
-        -------
-        self
-        """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        rng = check_random_state(self.random_state)
-        if self.validation_fraction is None:
-            X_train, X_ref = X, X
-        else:
-            X_train, X_ref = train_test_split(
-                X, test_size=self.validation_fraction, random_state=rng
-            )
-        self.flow_ = fit_flow(self.flow, X_train)
-        if len(X_ref) > self.n_reference:
-            X_ref = X_ref[np.sort(rng.choice(len(X_ref), self.n_reference, replace=False))]
-        self._probe_seed = int(rng.randint(np.iinfo(np.int32).max))
-        log_prob, spectra = self._spectra(X_ref)
-
-        buffer = np.sort(rng.permutation(len(X_ref))[: self.n_calibration])
+    def _calibrate(self, X_fit, X_cal, stats, rng):
+        log_prob, spectra = stats
+        buffer = np.sort(rng.permutation(len(log_prob))[: self.n_calibration])
         self.calibration_target_ = None
         if self.log_threshold == "auto":
-            self.log_threshold_ = self._calibrate(X, X_ref[buffer], _take(spectra, buffer), rng)
+            self.log_threshold_ = self._calibrate_scale(X_fit, X_cal[buffer], stats, buffer,
+                                                        rng)
         else:
             self.log_threshold_ = float(self.log_threshold)
-
-        lid = self._lid(spectra, self.log_threshold_)
         self.reference_log_prob_ = np.sort(log_prob)
-        self.reference_lid_ = np.sort(lid)
-        self.offset_ = self._offset(self._combine(log_prob, lid))
-        return self
+        self.reference_lid_ = np.sort(self._lid(spectra, self.log_threshold_))
+        return stats
+
+    def _point_scores(self, stats):
+        log_prob, spectra = stats
+        return self._combine(log_prob, self._lid(spectra, self.log_threshold_))
 
     # -- LID machinery ---------------------------------------------------------------
     def _spectra(self, X):
         """Log-likelihoods and the spectral summary LID is read from, in one pass."""
         if self.method == "exact":
-            sv, log_prob = _lid.flow_singular_values(
+            sv, log_prob = flow_singular_values(
                 self.flow_, X, chunk_size=self.chunk_size, batch_size=self.batch_size,
                 return_log_prob=True, verbose=self.verbose,
             )
             return log_prob, sv
-        nodes, weights, log_prob = _lid.flow_spectral_quadrature(
+        nodes, weights, log_prob = flow_spectral_quadrature(
             self.flow_, X, n_probes=self.n_probes, n_steps=self.lanczos_steps,
-            random_state=self._probe_seed, jvp_method=self.jvp_method,
+            random_state=self.probe_seed_, jvp_method=self.jvp_method,
             batch_size=self.batch_size,
             return_log_prob=True, verbose=self.verbose,
         )
@@ -280,13 +269,14 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     def _lid(self, spectra, log_threshold):
         if self.method == "exact":
-            return _lid.lid_from_singular_values(spectra, log_threshold)
+            return lid_from_singular_values(spectra, log_threshold)
         nodes, weights = spectra
-        return _lid.lid_from_quadrature(
+        return lid_from_quadrature(
             nodes, weights, log_threshold, self.n_features_in_, smoothing=_FAST_SMOOTHING
         )
 
-    def _calibrate(self, X, X_buffer, spectra, rng):
+    def _calibrate_scale(self, X_fit, X_buffer, stats, buffer, rng):
+        spectra = _take(stats[1], buffer)
         if self.method == "exact":
             log_s = np.log(np.maximum(spectra, np.finfo(np.float64).tiny))
             breakpoints, pad = log_s, 1.0
@@ -301,23 +291,17 @@ class LIDLikelihoodDetector(BaseFlowDetector):
             return self._lid(spectra, r)
 
         if self.calibration == "plateau":
-            return _lid.calibrate_log_threshold(
+            return calibrate_log_threshold(
                 lid_fn, method="plateau", bounds=bounds, n_dims=self.n_features_in_
             )
-        fm = _lid._FlowMap(self.flow_)
-        pool = X if len(X) <= _LPCA_POOL else X[rng.choice(len(X), _LPCA_POOL, replace=False)]
-
-        def flow_space(A):
-            A = fm.validate(A)
-            return np.concatenate(
-                [_lid._to_numpy(fm.to_flow_space(a)) for _, a in fm.batches(A, 1024)]
-            )
-
-        self.calibration_target_ = float(np.mean(_lid.local_pca_dimension(
-            flow_space(pool), n_neighbors=self.lpca_neighbors, alpha=self.lpca_alpha,
-            query=flow_space(X_buffer),
+        pool = X_fit
+        if len(pool) > _LPCA_POOL:
+            pool = pool[rng.choice(len(pool), _LPCA_POOL, replace=False)]
+        self.calibration_target_ = float(np.mean(local_pca_dimension(
+            _flow_space(self.flow_, pool), n_neighbors=self.lpca_neighbors,
+            alpha=self.lpca_alpha, query=_flow_space(self.flow_, X_buffer),
         )))
-        return _lid.calibrate_log_threshold(
+        return calibrate_log_threshold(
             lid_fn, method="lpca", target=self.calibration_target_, bounds=bounds,
             breakpoints=breakpoints,
         )
@@ -344,13 +328,17 @@ class LIDLikelihoodDetector(BaseFlowDetector):
             Column 0: ``log p(x)`` (nats, the flow's data space); column 1:
             ``LID_r(x)`` at ``r = log_threshold_``.
         """
-        X = self._validate(X)
-        log_prob, spectra = self._spectra(X)
+        log_prob, spectra = self.sample_statistics(X)
         return np.column_stack([log_prob, self._lid(spectra, self.log_threshold_)])
 
-    def _score(self, X):
-        log_prob, spectra = self._spectra(X)
-        return self._combine(log_prob, self._lid(spectra, self.log_threshold_))
+
+def _flow_space(flow, X, chunk=1024):
+    """Points in the generator's output space (the local-PCA target's space)."""
+    X = flow.validate_input(X)
+    return np.concatenate([
+        flow.to_flow_space(flow.to_tensor(X[rows])).detach().cpu().double().numpy()
+        for rows in gen_batches(len(X), chunk)
+    ])
 
 
 def _take(spectra, idx):

@@ -1,8 +1,6 @@
 """Plain likelihood detector (the baseline every method is measured against)."""
 
-from sklearn.utils._param_validation import HasMethods
-
-from ._base import BaseFlowDetector, fit_flow
+from ._base import BaseFlowDetector
 
 
 class LikelihoodDetector(BaseFlowDetector):
@@ -19,9 +17,16 @@ class LikelihoodDetector(BaseFlowDetector):
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator` (used as it
         is, so one trained flow can serve several detectors). ``None`` uses
         :class:`~skood.density.TabularFlowDensity` with default parameters.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training samples flagged as outliers: sets ``offset_`` to
-        that quantile of the training scores. ``"auto"`` uses 0.05.
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the calibration split and the bootstrap.
 
     Attributes
     ----------
@@ -42,17 +47,12 @@ class LikelihoodDetector(BaseFlowDetector):
     (4,)
     """
 
-    _parameter_constraints = {
-        **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "score_samples"]), None],
-    }
-
-    def __init__(self, flow=None, *, contamination="auto"):
+    def __init__(self, flow=None, *, calibration_fraction=0.2, contamination="auto",
+                 random_state=None):
         self.flow = flow
+        self.calibration_fraction = calibration_fraction
         self.contamination = contamination
+        self.random_state = random_state
 
-    def _fit_method(self, X):
-        self.flow_ = fit_flow(self.flow, X)
-
-    def _score(self, X):
-        return self.flow_.score_samples(X)
+    def _statistics(self, X):
+        return self.flow_.flow_pass(X, latents=False).log_prob

@@ -1,16 +1,16 @@
 """Likelihood ratio against a reference model: Ren et al.'s background model or
 Schirrmeister et al.'s general-distribution model, with the optional outlier loss."""
 
-import math
 from numbers import Real
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..density import TabularFlowDensity
+from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ._base import BaseFlowDetector, fit_flow
 
 # Schirrmeister et al.'s outlier-loss defaults, for 32x32x3 images (D = 3072).
@@ -49,6 +49,53 @@ def mutate(X, mutation_rate, *, random_state=None, low=0.0, high=255.0, integer=
     out = X.copy()
     out[mask] = values[mask].astype(X.dtype)
     return out
+
+
+class OutlierLoss:
+    """Schirrmeister et al.'s outlier loss, as a flow density's ``auxiliary_loss``.
+
+    ``weight * mean softplus((log p(x') - log p_ref(x')) / temperature)`` over a
+    batch of general-distribution samples ``x'`` drawn (with replacement) at each
+    training step, with the reference model's log-likelihoods ``log p_ref(x')``
+    computed once (the reference is frozen). It pushes the in-distribution model's
+    likelihood of general samples below the reference's.
+
+    Parameters
+    ----------
+    general_data : ndarray of shape (n_general, n_features)
+        General-distribution samples, in the flow's input space.
+    reference_log_prob : ndarray of shape (n_general,)
+        The reference model's log-likelihood of each of them.
+    weight : float
+        Multiplies the loss; the training loss is in nats per dimension, so pass
+        the paper's weight divided by the number of features.
+    temperature : float
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skood.detectors.likelihood_ratio import OutlierLoss
+    >>> from skood.flows import DensityModule, TabularFlow
+    >>> loss = OutlierLoss(np.zeros((4, 2)), np.zeros(4), weight=1.0, temperature=1.0)
+    >>> _ = torch.manual_seed(0)
+    >>> float(loss(DensityModule(None, TabularFlow(2, 1, 4)), 3)) > 0
+    True
+    """
+
+    def __init__(self, general_data, reference_log_prob, weight, temperature):
+        self.general_data = general_data
+        self.reference_log_prob = reference_log_prob
+        self.weight = weight
+        self.temperature = temperature
+
+    def __call__(self, module, n_rows):
+        p = next(module.parameters())
+        x_gen = torch.as_tensor(np.asarray(self.general_data), dtype=p.dtype, device=p.device)
+        lp_gen = torch.as_tensor(np.asarray(self.reference_log_prob), dtype=p.dtype,
+                                 device=p.device)
+        idx = torch.randint(0, x_gen.shape[0], (n_rows,), device=p.device)
+        logit = (module(x_gen[idx]) - lp_gen[idx]) / self.temperature
+        return self.weight * torch.nn.functional.softplus(logit).mean()
 
 
 class LikelihoodRatioDetector(BaseFlowDetector):
@@ -95,9 +142,16 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         ``"auto"``: the paper's 6000 scaled by ``D / 3072``. Needs ``general_data``.
     outlier_loss_temperature : float or "auto", default="auto"
         ``T``: ``"auto"`` is the paper's 1000 scaled by ``D / 3072``.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores.
     random_state : int, RandomState instance or None, default=None
-        Seeds the mutations.
+        Seeds the calibration split and the bootstrap and the mutations.
 
     Attributes
     ----------
@@ -122,7 +176,6 @@ class LikelihoodRatioDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "score_samples"]), None],
         "reference": [StrOptions({"background"}), HasMethods(["fit", "score_samples"])],
         "mutation_rate": [Interval(Real, 0, 1, closed="both")],
         "background_weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -130,7 +183,6 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         "fine_tune": ["boolean"],
         "outlier_loss_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "outlier_loss_temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -144,6 +196,7 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         fine_tune=False,
         outlier_loss_weight=0.0,
         outlier_loss_temperature="auto",
+        calibration_fraction=0.2,
         contamination="auto",
         random_state=None,
     ):
@@ -155,10 +208,11 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         self.fine_tune = fine_tune
         self.outlier_loss_weight = outlier_loss_weight
         self.outlier_loss_temperature = outlier_loss_temperature
+        self.calibration_fraction = calibration_fraction
         self.contamination = contamination
         self.random_state = random_state
 
-    def _fit_method(self, X):
+    def _fit_models(self, X, rng):
         flow = TabularFlowDensity() if self.flow is None else self.flow
         general = None if self.general_data is None else np.asarray(self.general_data, float)
         if general is not None and (general.ndim != 2 or general.shape[1] != X.shape[1]):
@@ -177,22 +231,20 @@ class LikelihoodRatioDetector(BaseFlowDetector):
                 "fine_tune and the outlier loss train the in-distribution model: pass an "
                 "unfitted flow, not a FrozenEstimator."
             )
-        kwargs = {}
+        params = {}
         if self.fine_tune:
-            kwargs["init_from"] = self.reference_
+            ref = self.reference_
+            params["init_from"] = ref if isinstance(ref, FrozenEstimator) else FrozenEstimator(ref)
         if weight > 0:
             if general is None:
                 raise ValueError("The outlier loss needs general_data (general-distribution samples).")
             temperature = self.outlier_loss_temperature
             if temperature == "auto":
                 temperature = _PAPER_TEMPERATURE * X.shape[1] / _PAPER_DIM
-            kwargs.update(
-                outlier_X=general,
-                outlier_log_prob=self.reference_.score_samples(general),
-                outlier_weight=weight,
-                outlier_temperature=temperature,
+            params["auxiliary_loss"] = OutlierLoss(
+                general, self.reference_.score_samples(general), weight / X.shape[1], temperature
             )
-        self.flow_ = clone(flow)._fit(X, **kwargs)
+        self.flow_ = clone(flow).set_params(**params).fit(X)
 
     def _fit_reference(self, flow, X, general):
         if not isinstance(self.reference, str):
@@ -226,7 +278,8 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         X255 = np.round(X * 255.0)
         return mutate(X255, self.mutation_rate, random_state=self.random_state) / 255.0
 
-    def _score(self, X):
-        ratio = self.flow_.score_samples(X) - self.reference_.score_samples(X)
+    def _statistics(self, X):
+        ratio = (self.flow_.flow_pass(X, latents=False).log_prob
+                 - self.reference_.flow_pass(X, latents=False).log_prob)
         # Non-finite ratios count as outliers (as in Schirrmeister et al.'s code).
         return np.where(np.isfinite(ratio), ratio, -1e300)

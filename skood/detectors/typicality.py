@@ -11,15 +11,13 @@ See :mod:`skood.detectors._groups` for the group API.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.frozen import FrozenEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
 
-from ._base import BaseFlowDetector, fit_flow
-from ._groups import GroupDetectorMixin, group_reduce, split_holdout
+from ..utils._sklearn_compat import Interval
+from ._base import BaseFlowDetector
+from ._groups import group_reduce
 
 
-class TypicalityDetector(GroupDetectorMixin, BaseFlowDetector):
+class TypicalityDetector(BaseFlowDetector):
     """Typicality test: normality = ``-| mean NLL of the group - H |``.
 
     The entropy estimate ``H = entropy_`` is the mean negative log-likelihood
@@ -28,7 +26,7 @@ class TypicalityDetector(GroupDetectorMixin, BaseFlowDetector):
     (higher = more OOD); its normality score is ``-eps``. ``score_samples`` is the
     point-wise form (M = 1), ``score_groups`` the group test.
 
-    ``fit`` holds out ``validation_fraction`` of ``X`` (chosen by
+    ``fit`` holds out ``calibration_fraction`` of ``X`` (chosen by
     ``random_state``), fits the flow on the rest and estimates ``H`` on the
     held-out part: on the training samples themselves the NLL is biased low (the
     flow has fit them). A flow passed in a :class:`sklearn.frozen.FrozenEstimator`
@@ -39,7 +37,7 @@ class TypicalityDetector(GroupDetectorMixin, BaseFlowDetector):
     OOD when ``eps`` exceeds the ``1 - alpha`` quantile of ``eps`` over
     ``n_bootstrap`` groups of M held-out samples (:meth:`group_threshold` is
     that quantile, negated). ``predict`` (per sample) instead thresholds at
-    ``offset_``, set by ``contamination`` on the training scores like every
+    ``offset_``, set by ``contamination`` on the calibration scores like every
     skood detector.
 
     Parameters
@@ -48,17 +46,20 @@ class TypicalityDetector(GroupDetectorMixin, BaseFlowDetector):
         An unfitted skood density estimator (cloned and fitted in ``fit``), or a
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator`. ``None``
         uses :class:`~skood.density.TabularFlowDensity`.
-    validation_fraction : float in (0, 1), default=0.2
-        Fraction of ``X`` held out from the flow's training to estimate the
-        entropy and the bootstrap thresholds. Ignored for a frozen flow.
     alpha : float in (0, 1), default=0.01
         False-alarm rate of :meth:`predict_groups` on in-distribution groups.
     n_bootstrap : int, default=1000
         Number of held-out groups drawn per group size for the threshold.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training to calibrate the
+        detector (``offset_``, group thresholds, the entropy). Ignored for a frozen
+        flow, which calibrates on all of ``X``; 0 calibrates on the training rows.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training samples ``predict`` flags (``"auto"``: 0.05).
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        calibration scores (``"auto"``: 0.05), and the group thresholds that
+        quantile of bootstrap group scores (groups: ``alpha``).
     random_state : int, RandomState instance or None, default=None
-        Seeds the held-out split and the bootstrap.
+        Seeds the calibration split and the bootstrap.
 
     Attributes
     ----------
@@ -66,8 +67,8 @@ class TypicalityDetector(GroupDetectorMixin, BaseFlowDetector):
         The fitted flow.
     entropy_ : float
         Entropy estimate ``H`` (nats): mean NLL of the held-out samples.
-    holdout_stats_ : ndarray of shape (n_holdout,)
-        NLL of the held-out samples (the bootstrap pool).
+    calibration_statistics_ : ndarray of shape (n_calibration,)
+        NLL of the calibration samples (the bootstrap pool).
     group_thresholds_ : dict
         ``{group_size: threshold}`` for group sizes 1 and 5 (see
         :meth:`group_threshold`).
@@ -103,42 +104,42 @@ class TypicalityDetector(GroupDetectorMixin, BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "score_samples"]), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "n_bootstrap": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
     }
 
     def __init__(
         self,
         flow=None,
         *,
-        validation_fraction=0.2,
         alpha=0.01,
         n_bootstrap=1000,
+        calibration_fraction=0.2,
         contamination="auto",
         random_state=None,
     ):
         self.flow = flow
-        self.validation_fraction = validation_fraction
+        self.calibration_fraction = calibration_fraction
         self.alpha = alpha
         self.n_bootstrap = n_bootstrap
         self.contamination = contamination
         self.random_state = random_state
 
-    def _fit_method(self, X):
-        rng = check_random_state(self.random_state)
-        frozen = isinstance(self.flow, FrozenEstimator)
-        X_fit, X_holdout = split_holdout(X, self.validation_fraction, rng, frozen)
-        self.flow_ = fit_flow(self.flow, X_fit)
-        self.holdout_stats_ = self._sample_stats(X_holdout)
-        self.entropy_ = float(np.mean(self.holdout_stats_))
-        self.bootstrap_seed_ = int(rng.randint(np.iinfo(np.int32).max))
-        self.group_thresholds_ = self._fit_group_thresholds()
+    def _statistics(self, X):
+        return -self.flow_.flow_pass(X, latents=False).log_prob
 
-    def _sample_stats(self, X):
-        return -np.asarray(self.flow_.score_samples(X), dtype=np.float64)
+    def _calibrate(self, X_fit, X_cal, nll, rng):
+        self.entropy_ = float(np.mean(nll))
+        return nll
 
-    def _score_index(self, nll, index):
+    def _point_scores(self, nll):
+        return -np.abs(nll - self.entropy_)
+
+    def _group_scores(self, nll, index):
         return -np.abs(group_reduce(nll, index, np.mean) - self.entropy_)
+
+    def _group_false_alarm_rate(self):
+        return self.alpha
+
+    def _n_bootstrap(self):
+        return self.n_bootstrap

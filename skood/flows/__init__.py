@@ -1,14 +1,18 @@
 """Torch flow backbones: small invertible layers composed into Glow and a tabular flow."""
 
 from ._output import FlowOutput
+from .density_module import DensityModule
 from .glow import Glow
 from .layers import (
     ActNorm,
     AffineCoupling,
+    Bijection,
+    Compose,
     ConditionalGaussianPrior,
     DiagonalGaussianPrior,
     FlowStep,
     InvConv1x1,
+    Squeeze,
     squeeze,
     unsqueeze,
 )
@@ -23,7 +27,10 @@ from .tabular import TabularFlow
 __all__ = [
     "ActNorm",
     "AffineCoupling",
+    "Bijection",
+    "Compose",
     "ConditionalGaussianPrior",
+    "DensityModule",
     "DiagonalGaussianPrior",
     "FlowOutput",
     "FlowStep",
@@ -32,6 +39,7 @@ __all__ = [
     "LogitTransform",
     "PixelDequantization",
     "PreTransformChain",
+    "Squeeze",
     "Standardization",
     "TabularFlow",
     "squeeze",

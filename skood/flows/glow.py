@@ -5,6 +5,7 @@ from torch import nn
 
 from ._output import FlowOutput
 from .layers import (
+    Compose,
     ConditionalGaussianPrior,
     DiagonalGaussianPrior,
     FlowStep,
@@ -15,9 +16,11 @@ from .layers import (
 
 
 class _Level(nn.Module):
+    """One scale: (squeeze) -> ``steps`` (a :class:`Compose`) -> split under ``prior``."""
+
     def __init__(self, steps, prior, squeeze, n_kept):
         super().__init__()
-        self.steps = nn.ModuleList(steps)
+        self.steps = Compose(*steps)
         self.prior = prior
         self.squeeze = squeeze
         self.n_kept = n_kept  # channels that continue to the next level; None at the top
@@ -29,7 +32,8 @@ class Glow(nn.Module):
     Each of the ``n_levels`` levels squeezes (2x2 blocks into channels), applies
     ``n_steps`` flow steps (ActNorm, LU 1x1 convolution, affine coupling) and, below
     the top, factors half of the channels out under a learned prior. An input of
-    shape ``(C, 1, 1)`` is not squeezed: the flow is then a dense Glow on vectors.
+    shape ``(C, 1, 1)`` is not squeezed: the flow is then a dense Glow on vectors
+    (:class:`TabularFlow` is that case with one level).
 
     Parameters
     ----------
@@ -45,6 +49,18 @@ class Glow(nn.Module):
         Prior of the factored-out half: Glow's conditional Gaussian (mean and scale
         from the kept half) or an unconditional per-dimension Gaussian (as in
         Schirrmeister et al.'s code).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skood.flows import Glow
+    >>> flow = Glow((1, 8, 8), n_levels=2, n_steps=1, hidden_channels=8).eval()
+    >>> x = torch.rand(4, 64) - 0.5
+    >>> out = flow(x)
+    >>> out.log_prob_per_scale.shape, flow.latent_shapes
+    (torch.Size([4, 2]), [(2, 4, 4), (8, 2, 2)])
+    >>> torch.allclose(flow.inverse(out.latents), x, atol=1e-5)
+    True
     """
 
     def __init__(
@@ -98,18 +114,15 @@ class Glow(nn.Module):
         return len(self.levels)
 
     def forward(self, x):
-        """Run the flow data -> latents; returns a :class:`FlowOutput`."""
+        """Run the flow data -> latents; returns a :class:`FlowOutput` of tensors."""
         x = x.reshape(x.shape[0], *self.input_shape)
         n = x.shape[0]
-        per_scale, latents, normalized = [], [], []
+        logdets, priors, latents, normalized = [], [], [], []
         h = x
         for level in self.levels:
-            logdet = h.new_zeros(n)
             if level.squeeze:
                 h = squeeze(h)
-            for step in level.steps:
-                h, ld = step(h)
-                logdet = logdet + ld
+            h, logdet = level.steps(h)
             if level.n_kept is None:
                 z, cond = h, None
             else:
@@ -117,11 +130,14 @@ class Glow(nn.Module):
                 cond = h
             mean, log_std = level.prior.params(cond, n)
             lp, z_hat = gaussian_log_prob(z, mean, log_std)
-            per_scale.append(logdet + lp)
+            logdets.append(logdet)
+            priors.append(lp)
             latents.append(z)
             normalized.append(z_hat)
-        per_scale = torch.stack(per_scale, 1)
-        return FlowOutput(per_scale.sum(1), per_scale, latents, normalized)
+        logdets, priors = torch.stack(logdets, 1), torch.stack(priors, 1)
+        per_scale = logdets + priors
+        return FlowOutput(per_scale.sum(1), per_scale, latents, normalized,
+                          logdet_per_scale=logdets, log_prior_per_scale=priors)
 
     def inverse(self, latents, normalized=False):
         """Map per-scale latents back to data; ``normalized=True`` takes prior-normalised ones."""
@@ -132,21 +148,23 @@ class Glow(nn.Module):
                 mean, log_std = level.prior.params(h, n)
                 z = mean + torch.exp(log_std) * z
             h = z if h is None else torch.cat([h, z], 1)
-            for step in reversed(level.steps):
-                h = step.inverse(h)
+            h = level.steps.inverse(h)
             if level.squeeze:
                 h = unsqueeze(h)
         return h.reshape(n, -1)
 
-    def sample(self, n, temperature=1.0, generator=None):
-        """Draw ``n`` samples, flattened to ``(n, C*H*W)``."""
+    def sample_latents(self, n, temperature=1.0, generator=None):
+        """``n`` prior-normalised latents per scale, ``temperature * N(0, I)``."""
         p = next(self.parameters())
-        z = [
+        return [
             temperature
             * torch.randn((n, *s), generator=generator, device=p.device, dtype=p.dtype)
             for s in self.latent_shapes
         ]
-        return self.inverse(z, normalized=True)
+
+    def sample(self, n, temperature=1.0, generator=None):
+        """Draw ``n`` samples, flattened to ``(n, C*H*W)``."""
+        return self.inverse(self.sample_latents(n, temperature, generator), normalized=True)
 
     # Flattening helpers for methods that treat the latents as one vector (LID).
     def flatten_latents(self, latents):

@@ -15,6 +15,57 @@ from torch import nn
 _LOG_2PI = math.log(2 * math.pi)
 
 
+class Bijection(nn.Module):
+    """The protocol of every invertible layer: ``forward(x) -> (y, logdet)``, ``inverse(y) -> x``.
+
+    ``logdet`` has shape ``(N,)``: the log-absolute-determinant of ``dy/dx`` per sample.
+    Layers compose with :class:`Compose`; nothing else sums log-determinants.
+    """
+
+    def forward(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def inverse(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Compose(Bijection):
+    """Bijections applied in order; log-determinants summed, inverses applied in reverse.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skood.flows import ActNorm, Compose, InvConv1x1
+    >>> f = Compose(ActNorm(2), InvConv1x1(2)).eval()
+    >>> x = torch.randn(3, 2, 4, 4)
+    >>> y, logdet = f(x)
+    >>> logdet.shape, torch.allclose(f.inverse(y), x, atol=1e-5)
+    (torch.Size([3]), True)
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __len__(self):
+        return len(self.layers)
+
+    def forward(self, x):
+        logdet = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, ld = layer(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, y):
+        for layer in reversed(self.layers):
+            y = layer.inverse(y)
+        return y
+
+
 def _conv_layout(x):
     """``x`` in the memory layout in which the coupling networks run fastest.
 
@@ -51,7 +102,17 @@ def unsqueeze(x):
     return x.permute(0, 1, 4, 2, 5, 3).reshape(n, c // 4, 2 * h, 2 * w)
 
 
-class ActNorm(nn.Module):
+class Squeeze(Bijection):
+    """:func:`squeeze` as a volume-preserving bijection (log-determinant 0)."""
+
+    def forward(self, x):
+        return squeeze(x), x.new_zeros(x.shape[0])
+
+    def inverse(self, y):
+        return unsqueeze(y)
+
+
+class ActNorm(Bijection):
     """Per-channel affine map ``y = (x + b) * exp(log_scale)``.
 
     Initialised from the first training batch it sees so that the batch leaves
@@ -84,7 +145,7 @@ class ActNorm(nn.Module):
         return y * torch.exp(-self.log_scale) - self.bias
 
 
-class InvConv1x1(nn.Module):
+class InvConv1x1(Bijection):
     """Invertible 1x1 convolution, LU-parametrised: ``W = P L (U + diag(sign * exp(log_s)))``."""
 
     def __init__(self, channels):
@@ -146,7 +207,7 @@ def _conditioner(in_channels, out_channels, hidden_channels, kernel_size):
     )
 
 
-class AffineCoupling(nn.Module):
+class AffineCoupling(Bijection):
     """Affine coupling ``y_b = sigmoid(h + 2) * x_b + t`` with ``(t, h) = NN(x_a)``.
 
     The first ``C // 2`` channels condition, the rest are transformed. With a
@@ -180,30 +241,15 @@ class AffineCoupling(nn.Module):
         return torch.cat([y_cond, (y_trans - shift) * torch.exp(-log_scale)], 1)
 
 
-class FlowStep(nn.Module):
+class FlowStep(Compose):
     """One Glow step: ActNorm -> invertible 1x1 convolution -> affine coupling."""
 
     def __init__(self, channels, hidden_channels=64, kernel_size=3):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            [
-                ActNorm(channels),
-                InvConv1x1(channels),
-                AffineCoupling(channels, hidden_channels, kernel_size),
-            ]
+        super().__init__(
+            ActNorm(channels),
+            InvConv1x1(channels),
+            AffineCoupling(channels, hidden_channels, kernel_size),
         )
-
-    def forward(self, x):
-        logdet = x.new_zeros(x.shape[0])
-        for layer in self.layers:
-            x, ld = layer(x)
-            logdet = logdet + ld
-        return x, logdet
-
-    def inverse(self, y):
-        for layer in reversed(self.layers):
-            y = layer.inverse(y)
-        return y
 
 
 class DiagonalGaussianPrior(nn.Module):

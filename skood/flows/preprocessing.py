@@ -10,10 +10,11 @@ tells LID which part belongs to the generator.
 import math
 
 import torch
-from torch import nn
+
+from .layers import Bijection, Compose
 
 
-class PixelDequantization(nn.Module):
+class PixelDequantization(Bijection):
     """Integer pixels -> ``(x_int + u) / 256 - 0.5`` in [-0.5, 0.5).
 
     ``u ~ U(0, 1)`` per dimension in training mode and ``u = 0.5`` (bin centre)
@@ -40,7 +41,7 @@ class PixelDequantization(nn.Module):
         return x_int * (self.max_value / 255.0)
 
 
-class Standardization(nn.Module):
+class Standardization(Bijection):
     """``(x - mean) / scale`` with its log-determinant ``-sum(log scale)``."""
 
     def __init__(self, mean, scale):
@@ -56,7 +57,7 @@ class Standardization(nn.Module):
         return y * self.scale + self.mean
 
 
-class LogitTransform(nn.Module):
+class LogitTransform(Bijection):
     """``y = logit(alpha + (1 - 2 alpha) * (x + shift))``, elementwise, with its log-det.
 
     The logit layer of RealNVP (Dinh et al. 2017), used by Kamkari et al.'s flows,
@@ -98,41 +99,47 @@ class LogitTransform(nn.Module):
         return (torch.sigmoid(y) - self.alpha) / (1.0 - 2.0 * self.alpha) - self.shift
 
 
-class PreTransformChain(nn.Module):
+class PreTransformChain(Compose):
     """``head`` (e.g. dequantization) followed by smooth bijections ``tail``.
 
-    ``forward`` composes them and sums the log-determinants; ``inverse`` undoes
-    them in reverse order. The split matters for local intrinsic dimension
-    (:mod:`skood.lid`): the generator is the flow's inverse followed by the
-    ``tail`` inverses (a logit layer's sigmoid, as in Kamkari et al.), in the
-    space produced by ``head`` (dequantized pixels at the bin centre), since
-    dequantization is not differentiable.
+    A :class:`~skood.flows.Compose` whose first layer is singled out: local
+    intrinsic dimension (:mod:`skood.flows.spectral`) differentiates the
+    generator, which is the flow's inverse followed by the ``tail`` inverses (a
+    logit layer's sigmoid, as in Kamkari et al.), in the space produced by
+    ``head`` (dequantized pixels at the bin centre), since dequantization is not
+    differentiable.
 
     Parameters
     ----------
-    head : nn.Module
+    head : Bijection
         Pre-transform returning ``(y, logdet)``, with an ``inverse``.
-    *tail : nn.Module
+    *tail : Bijection
         Smooth, invertible pre-transforms of the same kind, applied in order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skood.flows import LogitTransform, PixelDequantization, PreTransformChain
+    >>> pre = PreTransformChain(PixelDequantization(255.0), LogitTransform(0.05)).eval()
+    >>> x = torch.tensor([[0.0, 128.0, 255.0]])
+    >>> y, logdet = pre(x)
+    >>> pre.inverse(y)
+    tensor([[  0., 128., 255.]])
     """
 
     def __init__(self, head, *tail):
-        super().__init__()
-        self.head = head
-        self.tail = nn.ModuleList(tail)
+        super().__init__(head, *tail)
 
-    def forward(self, x):
-        y, logdet = self.head(x)
-        for t in self.tail:
-            y, ld = t(y)
-            logdet = logdet + ld
-        return y, logdet
+    @property
+    def head(self):
+        return self.layers[0]
+
+    @property
+    def tail(self):
+        return list(self.layers[1:])
 
     def inverse_tail(self, y):
         """Inverse of the smooth part only (differentiable)."""
-        for t in reversed(self.tail):
+        for t in reversed(self.layers[1:]):
             y = t.inverse(y)
         return y
-
-    def inverse(self, y):
-        return self.head.inverse(self.inverse_tail(y))

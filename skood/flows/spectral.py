@@ -1,13 +1,9 @@
-"""Local intrinsic dimension (LID) of a normalizing flow's generator.
+"""Jacobian spectra of a flow's generator: exact and matrix-free (for local intrinsic dimension).
 
-Kamkari et al. (ICML 2024) explain the likelihood paradox geometrically: an
-out-of-distribution point can have a high density but lie on a manifold of low
-*local intrinsic dimension*, so it carries negligible probability mass. For a
-flow with generator ``g`` (prior-normalised latent ``z_hat`` -> flow space) the
-LID at scale ``r`` of a point ``x`` with ``z_hat = f(x)`` is the number of
-singular values of the Jacobian ``J = dg/dz_hat`` above ``exp(r)``.
-
-This module estimates it two ways:
+For a flow with generator ``g`` (prior-normalised latent ``z_hat`` -> flow space),
+Kamkari et al. (ICML 2024) read the local intrinsic dimension (LID) of a point
+``x`` with ``z_hat = f(x)`` from the singular values of ``J = dg/dz_hat``. This
+module computes that spectrum two ways:
 
 * **exact** (:func:`flow_singular_values`): the full ``D x D`` Jacobian from
   ``D`` reverse-mode (or forward-mode) products, ``chunk_size`` of them per pass
@@ -18,16 +14,16 @@ This module estimates it two ways:
   vector-Jacobian product per step; the Ritz values and weights give the count
   ``tr 1[J^T J > exp(2r)]`` for *every* ``r`` at once.
 
-Both work on any device and dtype. "Flow space" is the space the generator maps
-to: for pixels ``(x_int + 0.5) / 256 - 0.5`` (bin centre, no dequantization
-noise), for tabular data the standardised features. Smooth pre-transform layers
-after dequantization (a :class:`~skood.flows.PreTransformChain` tail, e.g.
-``GlowDensity(logit_alpha=0.05)``'s logit layer) are part of the generator, whose
-last layer is then their inverse (a sigmoid), as in Kamkari et al.
-
-The scale ``r`` is chosen without OOD data by :func:`calibrate_log_threshold`
-(mean LID of a training buffer = a model-free local-PCA estimate, or the middle
-of the widest plateau of the mean-LID curve).
+Both work on any device and dtype, on a fitted density estimator through its
+public gateway (``validate_input``, ``to_tensor``, ``encode``, ``decode``) or on
+a bare torch module. "Flow space" is the space the generator maps to: for
+pixels ``(x_int + 0.5) / 256 - 0.5`` (bin centre, no dequantization noise), for
+tabular data the standardised features. Smooth pre-transform layers after
+dequantization (a :class:`~skood.flows.PreTransformChain` tail, e.g.
+``GlowDensity(logit_alpha=0.05)``'s logit layer) are part of the generator,
+whose last layer is then their inverse (a sigmoid), as in Kamkari et al.
+Turning spectra into LIDs and choosing the scale ``r`` live beside the LID
+detector, in :mod:`skood.detectors.lid_calibration`.
 """
 
 import math
@@ -35,19 +31,12 @@ import math
 import numpy as np
 import torch
 from sklearn.frozen import FrozenEstimator
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from torch.func import jacfwd, jvp, vmap
 
-__all__ = [
-    "calibrate_log_threshold",
-    "flow_jacobian",
-    "flow_singular_values",
-    "flow_spectral_quadrature",
-    "lid_from_quadrature",
-    "lid_from_singular_values",
-    "local_pca_dimension",
-]
+from .density_module import DensityModule
+
+__all__ = ["flow_jacobian", "flow_singular_values", "flow_spectral_quadrature"]
 
 
 # -- the flow as a pair of maps ------------------------------------------------------
@@ -55,78 +44,41 @@ class _FlowMap:
     """Encoder ``x -> (log p(x), z_hat)`` and generator ``z_hat -> y`` of a flow.
 
     Accepts a fitted skood density estimator (possibly inside a
-    ``FrozenEstimator``), a ``DensityModule`` (``.pre`` and ``.flow``) or a bare
-    flow module (``forward`` returning a ``FlowOutput``, ``inverse``,
-    ``flatten_latents``, ``unflatten_latents``).
+    ``FrozenEstimator``; read through its public gateway), a
+    :class:`~skood.flows.DensityModule`, or a bare flow module (``forward``
+    returning a ``FlowOutput``, ``inverse``, ``flatten_latents``,
+    ``unflatten_latents``).
     """
 
     def __init__(self, obj):
         est = obj.estimator if isinstance(obj, FrozenEstimator) else obj
         self.estimator = None
         if isinstance(est, torch.nn.Module):
-            module = est
+            self.maps = est if isinstance(est, DensityModule) else DensityModule(None, est)
+            floats = [t for t in list(est.parameters()) + list(est.buffers())
+                      if t.is_floating_point()]
+            self.device = floats[0].device if floats else torch.device("cpu")
+            self.dtype = floats[0].dtype if floats else torch.get_default_dtype()
         else:
-            if not hasattr(est, "module_"):
+            if not all(hasattr(est, m) for m in ("encode", "decode", "validate_input")):
                 raise TypeError(
                     "Expected a fitted skood density estimator, a DensityModule or a flow "
                     f"module; got {type(obj).__name__}."
                 )
-            self.estimator = est
-            module = est.module_
-        self.pre = getattr(module, "pre", None)
-        # A chain's smooth tail (e.g. a logit layer) belongs to the generator; only
-        # its non-differentiable head (dequantization) stays outside.
-        self.pre_tail = getattr(self.pre, "tail", None)
-        self.pre_head = self.pre if self.pre_tail is None else self.pre.head
-        self.flow = getattr(module, "flow", module)
-        self.module = module
-        tensors = list(module.parameters()) + list(module.buffers())
-        floats = [t for t in tensors if t.is_floating_point()]
-        if self.estimator is not None:
-            self.device, self.dtype = self.estimator.device_, self.estimator.dtype_
-        elif floats:
-            self.device, self.dtype = floats[0].device, floats[0].dtype
-        else:
-            self.device, self.dtype = torch.device("cpu"), torch.get_default_dtype()
+            self.estimator = self.maps = est
+            self.device, self.dtype = est.device_, est.dtype_
+        self.encode, self.generate = self.maps.encode, self.maps.decode
+        self.to_flow_space = self.maps.to_flow_space
 
     def validate(self, X):
         """Validated NumPy input (estimators) or the input as it is (modules)."""
-        if self.estimator is not None:
-            return self.estimator._validate_for_scoring(X)
-        return X
+        return X if self.estimator is None else self.estimator.validate_input(X)
 
     def as_tensor(self, X):
         if torch.is_tensor(X):
             return X.to(self.device, self.dtype)
         # a copy: inputs may be read-only (memmaps), which torch does not support
         return torch.tensor(np.asarray(X), dtype=self.dtype, device=self.device)
-
-    def to_flow_space(self, x):
-        """The generator's output space: the pre-transform without a chain's smooth
-        tail (eval mode: pixels at the bin centre)."""
-        self.module.eval()
-        with torch.no_grad():
-            return x if self.pre_head is None else self.pre_head(x)[0]
-
-    def encode(self, x):
-        """Log-likelihood (pre-transform included) and flattened ``z_hat`` of ``x``."""
-        # ActNorm initialises itself in training mode: everything here runs in eval.
-        self.module.eval()
-        with torch.no_grad():
-            if self.pre is not None:
-                y, logdet = self.pre(x)
-            else:
-                y, logdet = x, x.new_zeros(x.shape[0])
-            out = self.flow(y)
-            z = self.flow.flatten_latents(out.latents_normalized)
-        return out.log_prob + logdet, z
-
-    def generate(self, z):
-        """Generator ``g``: flattened prior-normalised latents -> flattened flow space."""
-        y = self.flow.inverse(self.flow.unflatten_latents(z), normalized=True)
-        if self.pre_tail is not None:
-            y = self.pre.inverse_tail(y)
-        return y.reshape(z.shape[0], -1)
 
     def batches(self, X, batch_size, verbose=False, desc=None):
         """Yield ``(slice, tensor)`` over ``X`` in batches, with a tqdm bar if verbose."""
@@ -326,37 +278,6 @@ def flow_singular_values(flow, X, *, chunk_size=128, batch_size=None, method="re
     return (sv, np.concatenate(lps)) if return_log_prob else sv
 
 
-def lid_from_singular_values(singular_values, log_threshold=None):
-    """LID = number of singular values above ``exp(log_threshold)``.
-
-    Parameters
-    ----------
-    singular_values : array-like of shape (n_samples, n_dims)
-        Singular values of the generator Jacobian, any order.
-    log_threshold : float or None, default=None
-        The scale ``r``. ``None`` uses the largest-gap rule: sort decreasingly
-        and count the singular values above the largest gap in ``log sigma``.
-        (For a flow the *large* singular values are the tangent directions; the
-        reference code applies the rule to an ascending spectrum and counts from
-        the wrong end.)
-
-    Returns
-    -------
-    lid : ndarray of shape (n_samples,)
-        Integers in ``[0, n_dims]`` (float64).
-    """
-    sv = np.atleast_2d(np.asarray(singular_values, dtype=np.float64))
-    if log_threshold is not None:
-        return np.sum(sv > math.exp(log_threshold), axis=1).astype(np.float64)
-    n_dims = sv.shape[1]
-    if n_dims < 2:
-        return np.full(sv.shape[0], float(n_dims))
-    log_sv = np.log(np.maximum(-np.sort(-sv, axis=1), np.finfo(np.float64).tiny))
-    gaps = log_sv[:, :-1] - log_sv[:, 1:]
-    return (np.argmax(gaps, axis=1) + 1).astype(np.float64)
-
-
-# -- fast, matrix-free path -------------------------------------------------------------
 def _rademacher_probes(n_probes, n_dims, random_state, device, dtype):
     # Drawn on the CPU from a local generator: identical on every device, and the
     # same probes serve every sample, so a sample's estimate is batch-independent.
@@ -557,179 +478,3 @@ def flow_spectral_quadrature(flow, X, *, n_probes=1, n_steps=12, random_state=No
     if return_log_prob:
         return nodes, weights, np.concatenate(lps)
     return nodes, weights
-
-
-def lid_from_quadrature(nodes, weights, log_threshold, n_dims, *, smoothing=0.25):
-    """LID at scale ``r`` from a Lanczos quadrature (:func:`flow_spectral_quadrature`).
-
-    ``LID = D * mean_probes sum_j w_j h((log s_j - r) / smoothing)`` with ``h`` the
-    logistic function: a step at ``sigma = exp(r)`` smoothed over ``smoothing``
-    nats of ``log sigma``. A few Ritz nodes resolve a step function coarsely;
-    smoothing symmetrically in ``log sigma`` trades that error for a
-    second-order bias and makes the estimate continuous in the inputs.
-
-    Parameters
-    ----------
-    nodes, weights : ndarray of shape (n_samples, n_probes, n_steps)
-    log_threshold : float
-        The scale ``r``.
-    n_dims : int
-        ``D``, the dimension of the flow.
-    smoothing : float, default=0.25
-        Width of the step in ``log sigma``; 0 gives the hard step. Too wide a
-        step leaks the (usually much larger) mass below the threshold into the
-        count: on a trained Glow 0.25 beat both 0 and 0.5 at every setting.
-
-    Returns
-    -------
-    lid : ndarray of shape (n_samples,)
-        Values in ``[0, n_dims]`` (float64).
-    """
-    log_s = np.log(np.maximum(np.asarray(nodes, dtype=np.float64), np.finfo(np.float64).tiny))
-    if smoothing > 0:
-        # logistic via tanh: no overflow warnings far from the threshold
-        h = 0.5 * (1.0 + np.tanh((log_s - log_threshold) / (2.0 * smoothing)))
-    else:
-        h = (log_s > log_threshold).astype(np.float64)
-    lid = n_dims * np.mean(np.sum(np.asarray(weights) * h, axis=-1), axis=-1)
-    return np.clip(lid, 0.0, n_dims)
-
-
-# -- choosing the scale r ---------------------------------------------------------------
-def local_pca_dimension(X, *, n_neighbors=100, alpha=0.001, query=None):
-    """Fukunaga-Olsen local PCA estimate of the intrinsic dimension around query points.
-
-    For each query point, PCA of its ``n_neighbors`` nearest neighbours in ``X``
-    (the point itself included when it belongs to ``X``); the local dimension is
-    the number of covariance eigenvalues above ``alpha`` times the largest one.
-    A model-free reference for calibrating the flow's LID scale: Kamkari et al.
-    use scikit-dim's ``lPCA`` with the Fukunaga-Olsen rule at ``alpha = 0.001``
-    (at scikit-dim's default 0.05 the estimates are implausibly small).
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Reference points, in the space where LID is measured (flow space).
-    n_neighbors : int or None, default=100
-        Neighbourhood size, capped at ``n_samples``. ``None`` uses all points (a
-        global PCA estimate). A local estimate cannot exceed ``n_neighbors - 1``.
-    alpha : float, default=0.001
-        Relative eigenvalue threshold.
-    query : array-like of shape (n_queries, n_features) or None, default=None
-        Points at which to estimate; ``None`` means every row of ``X``.
-
-    Returns
-    -------
-    dims : ndarray of shape (n_queries,)
-        Local dimension estimates (float64); their mean is the usual summary.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    Q = X if query is None else np.asarray(query, dtype=np.float64)
-    n = X.shape[0]
-    k = n if n_neighbors is None else max(2, min(int(n_neighbors), n))
-    if k >= n:
-        neigh = np.broadcast_to(np.arange(n), (len(Q), n))
-    else:
-        neigh = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(Q, return_distance=False)
-    dims = np.empty(len(Q))
-    step = max(1, 2**24 // (k * X.shape[1]))  # bound the stacked neighbourhoods' memory
-    for start in range(0, len(Q), step):
-        P = X[neigh[start : start + step]]
-        P = P - P.mean(axis=1, keepdims=True)
-        ev = np.linalg.svd(P, compute_uv=False) ** 2
-        dims[start : start + step] = np.sum(ev > alpha * ev[:, :1], axis=1)
-    return dims
-
-
-def calibrate_log_threshold(lid_fn, *, method="lpca", target=None, bounds=(-100.0, 100.0),
-                            breakpoints=None, n_dims=None, n_grid=2001, tol=1e-6):
-    """Choose the LID scale ``r`` from in-distribution data only (Kamkari et al., Sec. 5.4).
-
-    Parameters
-    ----------
-    lid_fn : callable
-        ``lid_fn(r)`` returns the LIDs of a buffer of training points at scale
-        ``r``; non-increasing in ``r``.
-    method : {"lpca", "plateau"}, default="lpca"
-        ``"lpca"``: bisection for the ``r`` at which the buffer's mean LID equals
-        ``target`` (a model-free estimate, e.g. the mean of
-        :func:`local_pca_dimension`). ``"plateau"``: the middle of the widest
-        interval of ``r`` (on a grid of ``n_grid`` points over ``bounds``) where
-        the mean LID varies by less than one, excluding values within one of 0
-        and ``n_dims``.
-    target : float or None, default=None
-        Target mean LID, required for ``"lpca"``.
-    bounds : (float, float), default=(-100.0, 100.0)
-        Search interval for ``r``; narrow it to the range of ``log sigma`` of the
-        spectra for a finer plateau grid.
-    breakpoints : array-like or None, default=None
-        The values of ``r`` where ``lid_fn`` jumps (the log singular values of an
-        exact spectrum). If given, the ``"lpca"`` result is moved to the middle
-        of the interval between neighbouring breakpoints whose mean LID is
-        closest to ``target``, away from any buffer point's singular values.
-    n_dims : int or None, default=None
-        ``D``, needed for ``"plateau"``.
-    n_grid : int, default=2001
-    tol : float, default=1e-6
-        Bisection tolerance on ``r``.
-
-    Returns
-    -------
-    log_threshold : float
-    """
-    lo, hi = float(bounds[0]), float(bounds[1])
-
-    def mean_lid(r):
-        return float(np.mean(lid_fn(r)))
-
-    if method == "lpca":
-        if target is None:
-            raise ValueError("method='lpca' needs the target mean LID.")
-        if mean_lid(lo) < target:
-            return lo
-        if mean_lid(hi) >= target:
-            return hi
-        while hi - lo > tol:  # invariant: mean_lid(lo) >= target > mean_lid(hi)
-            mid = 0.5 * (lo + hi)
-            if mean_lid(mid) >= target:
-                lo = mid
-            else:
-                hi = mid
-        if breakpoints is None:
-            return 0.5 * (lo + hi)
-        # lo and hi straddle one jump: return the middle of whichever of the two
-        # constant pieces around it has the mean LID closest to the target.
-        bp = np.unique(np.asarray(breakpoints, dtype=np.float64).ravel())
-        bp = bp[np.isfinite(bp)]
-        candidates = []
-        for r in (lo, hi):
-            i = int(np.searchsorted(bp, r, side="right"))  # bp[i-1] <= r < bp[i]
-            left = bp[i - 1] if i > 0 else None
-            right = bp[i] if i < len(bp) else None
-            if left is not None and right is not None:
-                mid = 0.5 * (left + right)
-            elif left is not None:
-                mid = left + 1.0
-            elif right is not None:
-                mid = right - 1.0
-            else:
-                mid = r
-            candidates.append((abs(mean_lid(mid) - target), mid))
-        return float(min(candidates)[1])
-    if method == "plateau":
-        if n_dims is None:
-            raise ValueError("method='plateau' needs n_dims.")
-        grid = np.linspace(lo, hi, n_grid)
-        curve = np.array([mean_lid(r) for r in grid])
-        keep = (curve > 1.0) & (curve < n_dims - 1.0)  # a monotone curve: one interval
-        if not keep.any():
-            return 0.5 * (lo + hi)
-        grid, curve = grid[keep], curve[keep]
-        best, start = (0, 0), 0
-        for end in range(len(curve)):  # widest window with max - min < 1 (curve decreases)
-            while curve[start] - curve[end] >= 1.0:
-                start += 1
-            if end - start > best[1] - best[0]:
-                best = (start, end)
-        return float(0.5 * (grid[best[0]] + grid[best[1]]))
-    raise ValueError(f"method must be 'lpca' or 'plateau'; got {method!r}.")
