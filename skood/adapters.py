@@ -14,11 +14,11 @@ detectors.
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods
+from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .metrics import from_pyod
+from .utils._sklearn_compat import HasMethods, _fit_context
 
 __all__ = ["PyODAdapter"]
 

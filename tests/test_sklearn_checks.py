@@ -3,7 +3,9 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skood.density import GlowDensity, TabularFlowDensity
+from skood.statistics import FlowStatistics
 from skood.detectors import (
+    DensityOfStatesDetector,
     InputComplexityDetector,
     KLDivergenceDetector,
     LastScaleDetector,
@@ -35,6 +37,8 @@ def _estimators():
         InputComplexityDetector(TabularFlowDensity(**_TAB), codec="png", **_DET),
         TypicalityDetector(TabularFlowDensity(**_TAB), n_bootstrap=100, **_DET),
         KLDivergenceDetector(TabularFlowDensity(**_TAB), n_bootstrap=100, **_DET),
+        DensityOfStatesDetector(TabularFlowDensity(**_TAB), **_DET),
+        FlowStatistics(TabularFlowDensity(**_TAB)),
         LIDLikelihoodDetector(
             TabularFlowDensity(n_layers=1, hidden_units=4, max_epochs=1, dtype="float64",
                                random_state=0), **_DET,

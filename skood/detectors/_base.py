@@ -124,10 +124,10 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         X_fit, X_cal = split_calibration(X, self.calibration_fraction, rng, frozen)
         self._fit_models(X_fit, rng)
         X_cal = self._calibration_rows(X_cal, rng)
-        stats = self._calibrate(X_fit, X_cal, self._statistics(X_cal), rng)
+        stats = self._calibrate(X_fit, X_cal, self._calibration_statistics(X_cal), rng)
         self.calibration_statistics_ = stats
         self.bootstrap_seed_ = int(rng.randint(np.iinfo(np.int32).max))
-        self.offset_ = float(np.percentile(self._point_scores(stats),
+        self.offset_ = float(np.percentile(self._calibration_scores(stats),
                                            100.0 * self._false_alarm_rate()))
         self.group_thresholds_ = {
             m: self._bootstrap_threshold(m) for m in CACHED_GROUP_SIZES
@@ -148,6 +148,11 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         """Per-sample statistics of validated ``X`` (first axis = samples)."""
         raise NotImplementedError
 
+    def _calibration_statistics(self, X):
+        """Statistics of the calibration rows (a detector whose statistics compare a
+        row with reference rows may need to leave the row itself out)."""
+        return self._statistics(X)
+
     def _calibrate(self, X_fit, X_cal, stats, rng):
         """Fit what the score needs from the calibration statistics; returns the
         statistics to keep for the bootstrap (by default ``stats``)."""
@@ -156,6 +161,11 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
     def _point_scores(self, stats):
         """Point-wise normality from per-sample statistics."""
         return stats
+
+    def _calibration_scores(self, stats):
+        """Point-wise scores of the calibration rows that set ``offset_`` (a detector
+        fitted on those rows may return out-of-fold scores instead)."""
+        return self._point_scores(stats)
 
     def _group_scores(self, stats, index):
         """Normality of each group of ``index`` (from :func:`group_index`)."""

@@ -1,60 +1,12 @@
 """Likelihood corrected by input complexity (Serrà et al., ICLR 2020)."""
 
-import io
 import math
 
 import numpy as np
-from PIL import Image
+
+from ..statistics import compressed_bits
 from ..utils._sklearn_compat import StrOptions
 from ._base import BaseFlowDetector, fit_flow
-
-_CODECS = ("png", "webp", "jpeg2000")
-
-
-def _encode(img, codec):
-    buf = io.BytesIO()
-    if codec == "png":
-        img.save(buf, format="PNG", compress_level=9)
-    elif codec == "webp":
-        img.save(buf, format="WEBP", lossless=True, quality=100, method=6)
-    elif codec == "jpeg2000":
-        img.save(buf, format="JPEG2000", irreversible=False)
-    return 8 * buf.tell()
-
-
-def compressed_bits(images, input_shape, codec="png"):
-    """Losslessly compressed length, in bits, of each 8-bit image.
-
-    Parameters
-    ----------
-    images : ndarray of shape (n_samples, C*H*W)
-        Integer pixels in [0, 255], channels first.
-    input_shape : tuple (C, H, W)
-        One or three channels are saved as grey / RGB images; any other channel
-        count is saved as a grey image of the channel planes stacked vertically.
-    codec : {"png", "webp", "jpeg2000", "min"}, default="png"
-        PNG at compression level 9, lossless WebP, lossless JPEG 2000, or the
-        smallest of the three for each image (Serrà et al.'s "ensemble" idea).
-
-    Returns
-    -------
-    bits : ndarray of shape (n_samples,)
-    """
-    codecs = _CODECS if codec == "min" else (codec,)
-    if any(c not in _CODECS for c in codecs):
-        raise ValueError(f"codec must be one of {_CODECS + ('min',)}; got {codec!r}.")
-    c, h, w = input_shape
-    images = np.clip(np.round(np.asarray(images)), 0, 255).astype(np.uint8)
-    out = np.empty(images.shape[0])
-    for i, flat in enumerate(images):
-        x = flat.reshape(c, h, w)
-        if c == 3:
-            img = Image.fromarray(np.ascontiguousarray(x.transpose(1, 2, 0)), mode="RGB")
-        else:
-            img = Image.fromarray(x.reshape(c * h, w), mode="L")
-        out[i] = min(_encode(img, k) for k in codecs)
-    return out
-
 
 class InputComplexityDetector(BaseFlowDetector):
     """Normality = compressed length minus model code length, in bits per dimension.
@@ -113,7 +65,7 @@ class InputComplexityDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "codec": [StrOptions(set(_CODECS) | {"min"})],
+        "codec": [StrOptions({"png", "webp", "jpeg2000", "min"})],
     }
 
     def __init__(self, flow=None, *, codec="min", calibration_fraction=0.2,

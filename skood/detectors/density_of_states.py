@@ -1,0 +1,253 @@
+"""The density of a flow's own statistics (DoSE: Morningstar et al., AISTATS 2021)."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.neighbors import KernelDensity, NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import OneClassSVM
+
+from ..statistics import FlowStatistics
+from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
+from ._base import BaseFlowDetector, fit_flow
+
+_DENSITIES = ("gmm", "kde", "ocsvm")
+# Folds of the cross-validation that chooses the density's complexity and gives the
+# out-of-fold calibration scores behind offset_.
+_N_FOLDS = 5
+# Ridge on the covariance of standardised statistics: keeps exactly dependent
+# statistics (e.g. a duplicated column) from making a Gaussian singular.
+_REG_COVAR = 1e-3
+# Reference rows of the k-NN distance statistic (memory: rows x features floats).
+_MAX_REFERENCE = 5000
+
+
+class DensityOfStatesDetector(BaseFlowDetector):
+    """Normality = the log-density of a flow's own statistics, fitted on held-out ID data.
+
+    Do not threshold one statistic of the flow (its likelihood): compute several
+    statistics of each input from one flow pass (:class:`~skood.statistics.FlowStatistics`:
+    per-scale prior terms and log-determinants, normalised latent norms, the
+    compressed length of images, optionally a reference model's likelihood),
+    standardise them, and fit a density to their joint distribution on
+    in-distribution rows the flow did not train on (Morningstar et al.'s
+    "density of states"). An input is atypical when its statistics are, in
+    *either* direction: an input far more likely than the in-distribution range
+    (MNIST under a Fashion-MNIST flow) is as atypical as an unlikely one, which a
+    likelihood threshold misses.
+
+    The default density is a full-covariance Gaussian mixture whose number of
+    components (1 to ``max_components``) is chosen by 5-fold cross-validated
+    held-out log-likelihood on the calibration rows (what MSMA does for its score
+    statistics). ``offset_`` is set on out-of-fold calibration scores, since
+    in-sample density scores are optimistic. Which statistics, the
+    standardisation and the density are choices of this reconstruction, exposed
+    as parameters.
+
+    Parameters
+    ----------
+    flow : density estimator or None, default=None
+        A skood density estimator (unfitted, or fitted in a
+        :class:`sklearn.frozen.FrozenEstimator`). ``None`` fits a
+        :class:`~skood.density.TabularFlowDensity`.
+    compression : {"auto", "png", "webp", "jpeg2000", "min"} or None, default="auto"
+        Adds the compressed length of each image (``"auto"``: PNG for pixel flows,
+        none for other data); see :class:`~skood.statistics.FlowStatistics`.
+    reference : fitted density estimator or None, default=None
+        Adds its log-likelihood as a statistic (a background or general model,
+        wrapped in ``FrozenEstimator``).
+    density : {"gmm", "kde", "ocsvm"}, default="gmm"
+        ``"gmm"``: full-covariance Gaussian mixture, components chosen by
+        cross-validation; ``"kde"``: Gaussian kernel density, bandwidth chosen by
+        cross-validation; ``"ocsvm"``: one-class SVM (``gamma="scale"``), whose
+        score is a normality but not a log-density.
+    n_neighbors : int or None, default=5
+        Adds ``log_knn_distance``: the log of the mean Euclidean distance to the
+        ``n_neighbors`` nearest of the flow's training rows (at most 5000, drawn
+        by ``random_state``) in the flow's prior-normalised latent space, where
+        in-distribution data are N(0, I) and distances are comparable. The
+        distance statistic of classical detectors (k-NN, LOF), measured in the
+        flow's own representation; it carries small data sets, where the flow's
+        likelihood statistics are noisy. ``None``: left out.
+    max_components : int, default=5
+        Largest mixture tried (``"gmm"``); capped so that each component has at
+        least 10 calibration rows per statistic.
+    n_jobs : int or None, default=None
+        Threads for the compression.
+    calibration_fraction : float in [0, 1), default=0.2
+        Fraction of ``X`` held out from the flow's training: the rows the density
+        of statistics is fitted on (it must not see rows the flow trained on,
+        whose likelihoods are inflated). Ignored for a frozen flow, which
+        calibrates on all of ``X``. 0 fits everything on all rows and sets
+        ``offset_`` on their in-sample scores (biased; scikit-learn's meaning of
+        ``contamination``).
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected false-alarm rate: ``offset_`` is that quantile of the
+        out-of-fold calibration scores (``"auto"``: 0.05); the group thresholds
+        that quantile of bootstrap group scores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the calibration split, the cross-validation folds, the mixture and
+        the bootstrap.
+
+    Attributes
+    ----------
+    flow_ : density estimator
+        The fitted flow.
+    statistics_ : FlowStatistics
+        The fitted statistics transformer.
+    statistic_names_ : list of str
+        Names of the statistics' columns (``statistics_``'s, then
+        ``log_knn_distance``).
+    neighbors_ : NearestNeighbors or None
+        The reference latents of the k-NN distance statistic.
+    scaler_ : StandardScaler
+        Standardisation of the statistics (fitted on the calibration rows).
+    density_ : estimator
+        The fitted density of the standardised statistics.
+    calibration_statistics_ : ndarray of shape (n_calibration, n_statistics)
+    calibration_scores_ : ndarray of shape (n_calibration,)
+        Out-of-fold normality of the calibration rows (sets ``offset_``).
+    offset_ : float
+    n_features_in_ : int
+
+    References
+    ----------
+    W. Morningstar, C. Ham, A. Gallagher, B. Lakshminarayanan, A. Alemi, J. Dillon.
+    "Density of States Estimation for Out-of-Distribution Detection". AISTATS 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood.density import TabularFlowDensity
+    >>> from skood.detectors import DensityOfStatesDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(400, 3))
+    >>> flow = TabularFlowDensity(n_layers=2, max_epochs=5, random_state=0)
+    >>> det = DensityOfStatesDetector(flow, random_state=0).fit(X)
+    >>> det.statistic_names_
+    ['log_prior_0', 'logdet_0', 'latent_norm_0', 'log_knn_distance']
+    >>> det.predict(np.r_[X[:3], [[6.0, 6.0, 6.0]]])
+    array([ 1,  1,  1, -1])
+    """
+
+    _parameter_constraints = {
+        **BaseFlowDetector._parameter_constraints,
+        "compression": [StrOptions({"auto", "png", "webp", "jpeg2000", "min"}), None],
+        "reference": [HasMethods(["flow_pass"]), None],
+        "density": [StrOptions(set(_DENSITIES))],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "max_components": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        flow=None,
+        *,
+        compression="auto",
+        reference=None,
+        density="gmm",
+        n_neighbors=5,
+        max_components=5,
+        n_jobs=None,
+        calibration_fraction=0.2,
+        contamination="auto",
+        random_state=None,
+    ):
+        self.flow = flow
+        self.compression = compression
+        self.reference = reference
+        self.density = density
+        self.n_neighbors = n_neighbors
+        self.max_components = max_components
+        self.n_jobs = n_jobs
+        self.calibration_fraction = calibration_fraction
+        self.contamination = contamination
+        self.random_state = random_state
+
+    def _fit_models(self, X, rng):
+        self.flow_ = fit_flow(self.flow, X)
+        self.statistics_ = FlowStatistics(
+            FrozenEstimator(self.flow_), compression=self.compression,
+            reference=self.reference, n_jobs=self.n_jobs,
+        ).fit(X[:2])  # a frozen flow: fit only records the statistics' names
+        self.neighbors_ = None
+        names = list(self.statistics_.get_feature_names_out())
+        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["log_knn_distance"])
+        if self.n_neighbors is not None:
+            ref = X if len(X) <= _MAX_REFERENCE else X[np.sort(
+                rng.choice(len(X), _MAX_REFERENCE, replace=False))]
+            # A frozen flow calibrates on its own reference rows: leave each one out.
+            self._leave_one_out = isinstance(self.flow, FrozenEstimator)
+            k = min(self.n_neighbors + self._leave_one_out, len(ref))
+            self.neighbors_ = NearestNeighbors(n_neighbors=k).fit(_flat_latents(
+                self.flow_.flow_pass(ref, latents=True)))
+
+    def _statistics(self, X, calibration=False):
+        out = self.flow_.flow_pass(X, latents=True)
+        S = self.statistics_.from_flow_pass(out, X)
+        if self.neighbors_ is None:
+            return S
+        dist = self.neighbors_.kneighbors(_flat_latents(out))[0]
+        # Calibration rows that are reference rows have themselves at distance 0.
+        dist = dist[:, 1:] if calibration and self._leave_one_out else dist[:, : self.n_neighbors]
+        return np.column_stack([S, np.log(np.maximum(dist.mean(1), 1e-300))])
+
+    def _calibration_statistics(self, X):
+        return self._statistics(X, calibration=True)
+
+    def _calibrate(self, X_fit, X_cal, S, rng):
+        self.scaler_ = StandardScaler().fit(S)
+        Z = self.scaler_.transform(S)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        n_folds = min(_N_FOLDS, len(Z))
+        cv = KFold(n_folds, shuffle=True, random_state=seed) if n_folds >= 2 else None
+        model = self._make_density(Z, cv, seed)
+        self.density_ = model.fit(Z)
+        self.calibration_scores_ = self.density_.score_samples(Z)
+        if cv is not None:  # out-of-fold: in-sample density scores are optimistic
+            for train, test in cv.split(Z):
+                fold = clone(model).fit(Z[train])
+                self.calibration_scores_[test] = fold.score_samples(Z[test])
+        return S
+
+    def _make_density(self, Z, cv, seed):
+        n, d = Z.shape
+        if self.density == "ocsvm":
+            return OneClassSVM(gamma="scale")
+        if self.density == "kde":
+            kde = KernelDensity()
+            if cv is None:
+                return kde
+            grid = {"bandwidth": np.logspace(-1.5, 0.5, 9) * n ** (-1.0 / (d + 4))}
+            return _best(GridSearchCV(kde, grid, cv=cv).fit(Z))
+        gmm = GaussianMixture(covariance_type="full", reg_covar=_REG_COVAR, n_init=1,
+                              random_state=seed)
+        k_max = max(1, min(self.max_components, n // (10 * d)))
+        if cv is None or k_max == 1:
+            return gmm.set_params(n_components=1)
+        grid = {"n_components": list(range(1, k_max + 1))}
+        return _best(GridSearchCV(gmm, grid, cv=cv).fit(Z))
+
+    def _calibration_scores(self, S):
+        if self.calibration_fraction == 0 and not isinstance(self.flow, FrozenEstimator):
+            # Calibrating on the training rows (scikit-learn's meaning of contamination:
+            # that fraction of the rows passed to fit is flagged) needs in-sample scores.
+            return self._point_scores(S)
+        return self.calibration_scores_
+
+    def _point_scores(self, S):
+        return self.density_.score_samples(self.scaler_.transform(S))
+
+
+def _flat_latents(output):
+    return np.concatenate([z.reshape(len(z), -1) for z in output.latents_normalized], 1)
+
+
+def _best(search):
+    """The unfitted best configuration of a grid search (refit on all rows by the caller)."""
+    return search.estimator.set_params(**search.best_params_)
