@@ -21,6 +21,7 @@ from sklearn.svm import OneClassSVM
 
 from skood.density import GlowDensity
 from skood.detectors import (
+    DensityOfStatesDetector,
     InputComplexityDetector,
     KLDivergenceDetector,
     LastScaleDetector,
@@ -212,6 +213,7 @@ def run_task(task, *, epochs=5, quick=False, cache_dir=None, log=print, n_cal=10
     bg, t_bg = fit(GlowDensity(**{**params, "weight_decay": 1e-4}), X_bg,
                    f"{task.flow_key}-background")
     dets = {
+        "Density of states": (DensityOfStatesDetector(frozen, random_state=0), t_flow, budget),
         "Likelihood": (LikelihoodDetector(frozen), t_flow, budget),
         "Last scale": (LastScaleDetector(frozen), t_flow, budget),
         "Ratio (background)": (LikelihoodRatioDetector(frozen, reference=FrozenEstimator(bg)),

@@ -130,8 +130,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
     >>> det = DensityOfStatesDetector(flow, random_state=0).fit(X)
     >>> det.statistic_names_
     ['log_prior_0', 'logdet_0', 'latent_norm_0', 'log_knn_distance']
-    >>> det.predict(np.r_[X[:3], [[6.0, 6.0, 6.0]]])
-    array([ 1,  1,  1, -1])
+    >>> det.predict([[6.0, 6.0, 6.0], X[1]])
+    array([-1,  1])
     """
 
     _parameter_constraints = {
