@@ -4,8 +4,16 @@ Run it from the command line with ``skood benchmark --quick`` (digits 0-4 vs 5-9
 embedded data) or ``skood benchmark --tasks fmnist-mnist ...`` (real data from
 ``data_home``); see ``skood benchmark --help``. The same steps from Python:
 
->>> from skood.benchmark import load_task, run_task, write_results  # doctest: +SKIP
->>> rows, scores = run_task(load_task("digits"), quick=True)  # doctest: +SKIP
+>>> from skood.benchmark import TASKS, classical_detectors, load_task
+>>> TASKS[0]
+'digits'
+>>> task = load_task("digits")
+>>> task.input_shape, task.X_train.shape[1]
+((1, 8, 8), 64)
+>>> list(classical_detectors())[:2]
+['IsolationForest', 'LOF (PCA)']
+>>> from skood.benchmark import run_task, write_results
+>>> rows, scores = run_task(task, quick=True)  # doctest: +SKIP
 >>> write_results(rows, "skood-results", "quick")  # doctest: +SKIP
 """
 
