@@ -5,9 +5,9 @@ trained on a Fashion-MNIST subset. Measured side by side in one run:
 
 * per-sample time of one log-likelihood, the column-at-a-time Jacobian (one
   JVP per column, on ONE sample), ``torch.func.jacfwd`` on the whole flow, the
-  exact batched paths (:func:`skood.spectral.flow_jacobian`, reverse and forward
+  exact batched paths (:func:`skood.flows.spectral.flow_jacobian`, reverse and forward
   mode, ``chunk_size`` products per pass) and the fast path
-  (:func:`skood.spectral.flow_spectral_quadrature`), with ratios;
+  (:func:`skood.flows.spectral.flow_spectral_quadrature`), with ratios;
 * agreement ``mean |LID_fast - LID_exact| / D`` on Fashion-MNIST and MNIST test
   images at a scale ``r`` calibrated on training images only (local PCA), for a
   grid of probes x Lanczos steps (one long Golub-Kahan run gives every shorter

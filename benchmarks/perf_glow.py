@@ -35,7 +35,7 @@ def _fitted(n_train=128):
 
 def _train_step_seconds(est, repeats=5):
     module, opt = est.module_, est.net_.optimizer_
-    x = est._as_tensor(np.random.RandomState(1).randint(0, 256, size=(64, 784)))
+    x = est.to_tensor(np.random.RandomState(1).randint(0, 256, size=(64, 784)))
     module.train()
     times = []
     for _ in range(repeats + 1):

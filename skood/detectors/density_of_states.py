@@ -181,9 +181,9 @@ class DensityOfStatesDetector(BaseFlowDetector):
         if self.n_neighbors is not None:
             ref = X if len(X) <= _MAX_REFERENCE else X[np.sort(
                 rng.choice(len(X), _MAX_REFERENCE, replace=False))]
-            # A frozen flow calibrates on its own reference rows: leave each one out.
-            self._leave_one_out = isinstance(self.flow, FrozenEstimator)
-            k = min(self.n_neighbors + self._leave_one_out, len(ref))
+            # A frozen flow calibrates on its own reference rows: one more neighbour, so
+            # each calibration row can leave itself out.
+            k = min(self.n_neighbors + isinstance(self.flow, FrozenEstimator), len(ref))
             self.neighbors_ = NearestNeighbors(n_neighbors=k).fit(_flat_latents(
                 self.flow_.flow_pass(ref, latents=True)))
 
@@ -194,7 +194,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
             return S
         dist = self.neighbors_.kneighbors(_flat_latents(out))[0]
         # Calibration rows that are reference rows have themselves at distance 0.
-        dist = dist[:, 1:] if calibration and self._leave_one_out else dist[:, : self.n_neighbors]
+        leave_one_out = calibration and isinstance(self.flow, FrozenEstimator)
+        dist = dist[:, 1:] if leave_one_out else dist[:, : self.n_neighbors]
         return np.column_stack([S, np.log(np.maximum(dist.mean(1), 1e-300))])
 
     def _calibration_statistics(self, X):
