@@ -169,7 +169,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
         "method": [StrOptions({"exact", "fast"})],
-        "log_threshold": [StrOptions({"auto"}), Real],
+        "log_threshold": [StrOptions({"auto"}), Interval(Real, -np.inf, np.inf, closed="neither")],
         "calibration": [StrOptions({"lpca", "plateau"})],
         "lpca_neighbors": [Interval(Integral, 2, None, closed="left"), None],
         "lpca_alpha": [Interval(Real, 0, 1, closed="neither")],

@@ -8,15 +8,30 @@ moves them to a single file; CI runs the tests on the oldest supported
 scikit-learn and the newest.
 """
 
+import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import (
     HasMethods,
-    Interval,
     InvalidParameterError,
     StrOptions,
     validate_params,
 )
+from sklearn.utils._param_validation import Interval as _Interval
+
+
+class Interval(_Interval):
+    """scikit-learn's numeric interval constraint, without booleans.
+
+    ``bool`` is an ``int`` in Python, so scikit-learn's ``Interval(Integral, 1, None)``
+    accepts ``max_epochs=True``; skood's numeric parameters reject ``True``/``False``.
+    """
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, (bool, np.bool_)):
+            return False
+        return super().is_satisfied_by(val)
+
 
 __all__ = [
     "HasMethods",
