@@ -49,6 +49,8 @@ Metrics
     :func:`auroc`, :func:`aupr_in`, :func:`aupr_out`, :func:`fpr_at_tpr`,
     :func:`fpr_at_95_tpr`, :func:`ood_metrics`, :func:`evaluate_id_ood`,
     :func:`auroc_id_ood`.
+Labels
+    :func:`inlier_mask` (the label conventions above, as a boolean mask).
 Scorers for model selection (``GridSearchCV(..., scoring=...)``)
     :data:`auroc_scorer`, :data:`aupr_in_scorer`, :data:`aupr_out_scorer`,
     :data:`neg_fpr95_scorer`, :data:`SCORERS`, :func:`make_ood_scorer`.
@@ -73,6 +75,7 @@ from ._ranking import (
     evaluate_id_ood,
     fpr_at_95_tpr,
     fpr_at_tpr,
+    inlier_mask,
     ood_metrics,
 )
 from ._scorers import (
@@ -100,6 +103,7 @@ __all__ = [
     "from_pyod",
     "group_auroc",
     "group_labels_from_indices",
+    "inlier_mask",
     "make_groups",
     "make_ood_scorer",
     "neg_fpr95_scorer",

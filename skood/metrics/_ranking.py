@@ -402,3 +402,40 @@ def auroc_id_ood(scores_id, scores_ood):
     """
     return auroc(*_id_ood_labels(scores_id, scores_ood))
 
+
+
+def inlier_mask(y_true, *, outlier_label=None):
+    """Which samples are in-distribution, read with skood's label conventions.
+
+    The labels every metric of :mod:`skood.metrics` reads, as a boolean mask;
+    for estimators that take labels (e.g.
+    :class:`skood.model_selection.TunedThresholdDetectorCV`).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        ``+1`` for ID (inliers), ``-1`` for OOD (outliers); any other two-value
+        encoding together with ``outlier_label``.
+    outlier_label : scalar, default=None
+        The value of ``y_true`` that means OOD; see :func:`auroc`.
+
+    Returns
+    -------
+    is_id : ndarray of shape (n_samples,), dtype bool
+
+    Raises
+    ------
+    ValueError
+        If the labels are not ``+1/-1`` and no ``outlier_label`` is given, if
+        there are more than two classes, or if only one class is present.
+
+    Examples
+    --------
+    >>> from skood.metrics import inlier_mask
+    >>> inlier_mask([1, -1, 1])
+    array([ True, False,  True])
+    >>> inlier_mask([0, 1, 0], outlier_label=1)
+    array([ True, False,  True])
+    """
+    y_true = np.asarray(y_true)
+    return _resolve_labels(y_true, y_true.shape[0] if y_true.ndim else 0, outlier_label)
