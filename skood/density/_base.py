@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
+from skorch.callbacks import GradientNormClipping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from ..exceptions import TrainingDivergedError
@@ -21,7 +21,7 @@ from ..utils._sklearn_compat import (
     _fit_context,
     get_chunk_n_rows,
 )
-from ._net import DensityNet, FlowDensityModule, NLLLoss, SkipNonFiniteSteps
+from ._net import DensityNet, EarlyStop, FlowDensityModule, NLLLoss, SkipNonFiniteSteps
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Working memory of a flow pass per input row, in units of the input's size: the
@@ -32,6 +32,46 @@ _ACTIVATIONS_PER_FEATURE = 64
 
 def _to_numpy(t):
     return t.detach().to("cpu", torch.float64).numpy()
+
+
+def check_flat(X):
+    """Refuse image arrays that were not flattened, with the reshape that fixes them.
+
+    skood's estimators take one row per sample; scikit-learn's generic message for a
+    3-D or 4-D array does not say how to get there.
+    """
+    ndim = getattr(X, "ndim", None)
+    if isinstance(ndim, int) and ndim in (3, 4):
+        raise ValueError(
+            f"X has {ndim} dimensions (shape {tuple(X.shape)}), but skood estimators take "
+            "one flattened row per sample: pass X.reshape(len(X), -1) (images channels "
+            "first, (n, C, H, W) or (n, H, W); for channels-last (n, H, W, C) use "
+            "X.transpose(0, 3, 1, 2).reshape(len(X), -1)) and give GlowDensity "
+            "input_shape=(C, H, W)."
+        )
+    return X
+
+
+def check_representable(X, dtype):
+    """Refuse finite values that the compute ``dtype`` (a torch float type) cannot hold."""
+    X = np.asarray(X) if not hasattr(X, "dtype") else X
+    if X.dtype.kind != "f" or X.size == 0 or float(np.finfo(X.dtype).max) <= torch.finfo(dtype).max:
+        return
+    limit = torch.finfo(dtype).max
+    big = max(float(X.max()), -float(X.min()))
+    if big > limit:
+        name = str(dtype).replace("torch.", "")
+        raise ValueError(
+            f"X holds values up to {big:g} in magnitude, beyond what the model's "
+            f"dtype={name!r} can represent ({limit:g}): they would become infinite. "
+            "Rescale the features, or use dtype='float64'."
+        )
+
+
+def discard_fitted(estimator):
+    """Remove an estimator's fitted attributes (after an interrupted or failed fit)."""
+    for name in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]:
+        delattr(estimator, name)
 
 
 class BaseFlowDensity(DensityMixin, BaseEstimator):
@@ -84,25 +124,35 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         -------
         self
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        self._resolve_data(X)
-        self._check_values(X)
-        self.device_ = torch.device(self.device)
-        self.dtype_ = _DTYPES[self.dtype]
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        cuda = [self.device_] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
-            self.net_ = self._make_net(X, seed).initialize()
-            if self.init_from is None:
-                self._data_init(X)
-            else:
-                _load_weights(self.net_.module_, self.init_from.module_)
-            self.net_.partial_fit(self.to_tensor(X), None)
-        self.n_iter_ = len(self.net_.history)
-        self.history_ = self.net_.history
-        self._check_trained(X)
+        X = validate_data(self, check_flat(X), dtype=[np.float64, np.float32],
+                          ensure_min_samples=2)
+        try:
+            check_representable(X, _DTYPES[self.dtype])
+            self._resolve_data(X)
+            self._check_values(X)
+            self.device_ = torch.device(self.device)
+            self.dtype_ = _DTYPES[self.dtype]
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            cuda = [self.device_] if self.device_.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(seed)
+                self.net_ = self._make_net(X, seed).initialize()
+                if self.init_from is None:
+                    self._data_init(X)
+                else:
+                    _load_weights(self.net_.module_, self.init_from.module_)
+                self._train(X)
+            self.n_iter_ = len(self.net_.history)
+            self.history_ = self.net_.history
+            self._check_trained(X)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt included) or failed: no half-fitted model.
+            discard_fitted(self)
+            raise
         return self
+
+    def _train(self, X):
+        self.net_.partial_fit(self.to_tensor(X), None)
 
     def _remedies(self):
         clip = ("a smaller max_grad_norm" if self.max_grad_norm is not None
@@ -119,7 +169,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
             callbacks.append(
-                EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)
+                EarlyStop(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)
             )
         if self.verbose:
             callbacks.append(ProgressBar())
@@ -198,13 +248,21 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         # "numeric" keeps uint8 images as they are: the float copy is made per chunk,
         # so scoring memory does not grow with n_samples.
-        X = validate_data(self, X, dtype="numeric", reset=False)
+        X = validate_data(self, check_flat(X), dtype="numeric", reset=False)
+        check_representable(X, self.dtype_)
         self._check_values(X)
+        self._check_scale(X)
         return X
 
+    def _check_scale(self, X):
+        """Warnings about validated scoring input that is valid but suspicious."""
+
     def to_tensor(self, X):
-        """A validated array as a tensor on the model's device and dtype (a copy)."""
-        return torch.tensor(np.asarray(X), dtype=self.dtype_, device=self.device_)
+        """A validated array as a tensor on the model's device and dtype (a copy).
+
+        Any memory layout is accepted (reversed or strided views, Fortran order).
+        """
+        return torch.tensor(np.ascontiguousarray(X), dtype=self.dtype_, device=self.device_)
 
     def _chunks(self, n_samples):
         row_bytes = (_ACTIVATIONS_PER_FEATURE * self.n_features_in_
@@ -243,7 +301,16 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         >>> bool(np.allclose(out.log_prob_per_scale.sum(1), out.log_prob))
         True
         """
-        return self._pass(self.validate_input(X), latents=latents)
+        out = self._pass(self.validate_input(X), latents=latents)
+        bad = np.flatnonzero(~np.isfinite(out.log_prob))
+        if bad.size:
+            dtype = ", or fit with dtype='float64'" if self.dtype_ == torch.float32 else ""
+            raise ValueError(
+                f"The flow's log-likelihood is not finite for {bad.size} sample(s) (first "
+                f"rows: {bad[:5].tolist()}): their values are too far from the training "
+                f"data for the model's dtype to compute. Check those rows{dtype}."
+            )
+        return out
 
     def _pass(self, X, latents=True):
         module = self.module_

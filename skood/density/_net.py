@@ -9,7 +9,7 @@ own ``GradientNormClipping``.
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from torch import nn
 
 from ..exceptions import TrainingDivergedError
@@ -81,11 +81,45 @@ class DensityNet(NeuralNet):
         super().__init__(*args, **kwargs)
         self.auxiliary_loss = auxiliary_loss
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train as :meth:`skorch.NeuralNet.partial_fit`, but let ``KeyboardInterrupt`` through.
+
+        skorch's own ``partial_fit`` catches ``KeyboardInterrupt`` and returns a
+        partly trained net as if training had finished; here an interrupted fit
+        stops with the exception, so the caller never mistakes it for a fitted model.
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, **fit_params)
+        except StopTraining:
+            pass
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
         if training and self.auxiliary_loss is not None:
             loss = loss + self.auxiliary_loss(self.module_, len(y_pred))
         return loss
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training normally (skorch uses ``KeyboardInterrupt``)."""
+
+
+class EarlyStop(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, ending training with
+    :class:`StopTraining` instead of ``KeyboardInterrupt`` (which is Ctrl-C's)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            if self.misses_ == self.patience:
+                raise StopTraining from None
+            raise
 
 
 class SkipNonFiniteSteps(Callback):

@@ -1,5 +1,6 @@
 """Multi-scale Glow density estimator for images."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -89,6 +90,9 @@ class GlowDensity(BaseFlowDensity):
         The trained net; ``net_.module_`` is the torch module.
     pixel_scale_ : str
         Resolved pixel scale.
+    pixel_range_ : tuple of float
+        ``(min, max)`` of the training data; scoring warns when images of a model
+        of [0, 255] pixels look rescaled to [0, 1].
     input_shape_ : tuple of int
     latent_shapes_ : list of tuple
         Shape ``(C_l, H_l, W_l)`` of each scale's latents, finest first.
@@ -169,9 +173,18 @@ class GlowDensity(BaseFlowDensity):
     def _resolve_data(self, X):
         self.input_shape_ = _resolve_input_shape(self.input_shape, X.shape[1])
         scale = self.pixel_scale
+        lo_x, hi_x = float(X.min()), float(X.max())
         if scale == "auto":
-            scale = "uint8" if X.max() > 1.0 else "unit"
+            scale = "uint8" if hi_x > 1.0 else "unit"
+            if 1.0 < hi_x <= _AMBIGUOUS_MAX:
+                warnings.warn(
+                    f"pixel_scale='auto' read the training maximum {hi_x:g} as pixels in "
+                    "[0, 255]; data in [0, 1] that overshoot slightly look the same. Pass "
+                    "pixel_scale='uint8' or 'unit' (after clipping) to say which.",
+                    UserWarning,
+                )
         self.pixel_scale_ = scale
+        self.pixel_range_ = (lo_x, hi_x)
         if scale == "continuous" and self.logit_alpha is not None:
             raise ValueError(
                 "logit_alpha needs pixel data; this model has pixel_scale='continuous'."
@@ -187,6 +200,20 @@ class GlowDensity(BaseFlowDensity):
                 f"Pixel values must lie in [0, {hi:g}] (pixel_scale={self.pixel_scale_!r}); "
                 f"got values in [{lo_x:g}, {hi_x:g}]. Rescale the images, or use "
                 "pixel_scale='continuous' for data that are not pixels."
+            )
+
+    def _check_scale(self, X):
+        # A model of [0, 255] pixels scores [0, 1] images as very dark images, and
+        # dark images as *more* likely: warn when the input looks rescaled.
+        trained_hi = getattr(self, "pixel_range_", (0.0, 255.0))[1]
+        if self.pixel_scale_ != "uint8" or trained_hi <= _AMBIGUOUS_MAX or X.size == 0:
+            return
+        if X.dtype.kind == "f" and float(X.max()) <= 1.0 and np.any(X != np.round(X)):
+            warnings.warn(
+                f"X lies in [0, 1] with fractional values, but this flow was trained on "
+                f"pixels in [0, {trained_hi:g}] (pixel_scale='uint8'): the images look "
+                "rescaled, and would score as very dark images. Pass X * 255.",
+                UserWarning,
             )
 
     def _module_params(self, X):
@@ -209,9 +236,18 @@ class GlowDensity(BaseFlowDensity):
         return bits_per_dim(self.score_samples(X), self.n_features_in_)
 
 
+#: Training maxima in (1, _AMBIGUOUS_MAX] are ambiguous between [0, 1] data and
+#: [0, 255] pixels.
+_AMBIGUOUS_MAX = 2.0
+
+
 def _resolve_input_shape(input_shape, n_features):
     if input_shape is None:
         return (n_features, 1, 1)
+    if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) for s in input_shape):
+        raise ValueError(
+            f"input_shape must be (C, H, W) with integer sizes; got {input_shape!r}."
+        )
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, H, W) with positive sizes; got {input_shape!r}.")

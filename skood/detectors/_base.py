@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..density import TabularFlowDensity
+from ..density import check_flat, discard_fitted
 from ..metrics import make_groups
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._groups import (
@@ -118,7 +119,16 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         -------
         self
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = validate_data(self, check_flat(X), dtype=[np.float64, np.float32],
+                          ensure_min_samples=2)
+        try:
+            return self._fit(X)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt included) or failed: no half-fitted detector.
+            discard_fitted(self)
+            raise
+
+    def _fit(self, X):
         rng = check_random_state(self.random_state)
         frozen = isinstance(self.flow, FrozenEstimator)
         X_fit, X_cal = split_calibration(X, self.calibration_fraction, rng, frozen)
@@ -189,7 +199,7 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
     # -- per-sample API ----------------------------------------------------------------
     def _validate(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype="numeric", reset=False)
+        return validate_data(self, check_flat(X), dtype="numeric", reset=False)
 
     def sample_statistics(self, X):
         """Per-sample statistics of ``X`` from one flow pass.

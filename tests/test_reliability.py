@@ -1,0 +1,202 @@
+"""Input traps and faults: strided arrays, unrepresentable values, loose parameters,
+ambiguous or rescaled pixels, unflattened images, Ctrl-C during fit."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+
+from skood.datasets import load_digits_images
+from skood.density import GlowDensity, TabularFlowDensity
+from skood.detectors import LIDLikelihoodDetector, LikelihoodDetector, LikelihoodRatioDetector
+from skood.detectors.kl_divergence import KLDivergenceDetector
+from skood.utils._sklearn_compat import InvalidParameterError
+
+_TAB = dict(n_layers=1, hidden_units=8, max_epochs=1, random_state=0)
+_GLOW = dict(input_shape=(1, 8, 8), n_levels=1, n_steps=1, hidden_channels=8, max_epochs=1,
+             random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_images()[0]
+
+
+@pytest.fixture(scope="module")
+def glow(digits):
+    return GlowDensity(**_GLOW).fit(digits[:400])
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return np.random.RandomState(0).normal(size=(120, 4))
+
+
+@pytest.fixture(scope="module")
+def tab(vectors):
+    return TabularFlowDensity(**_TAB).fit(vectors)
+
+
+# -- memory layouts ---------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["rows_reversed", "cols_reversed", "fortran", "strided"])
+def test_any_memory_layout_fits_and_scores(vectors, tab, layout):
+    X = vectors[:40]
+    view = {
+        "rows_reversed": lambda a: a[::-1],
+        "cols_reversed": lambda a: a[:, ::-1],
+        "fortran": np.asfortranarray,
+        "strided": lambda a: np.repeat(a, 2, axis=1)[:, ::2],
+    }[layout](X)
+    expected = {
+        "rows_reversed": tab.score_samples(np.ascontiguousarray(X[::-1])),
+        "cols_reversed": tab.score_samples(np.ascontiguousarray(X[:, ::-1])),
+        "fortran": tab.score_samples(X),
+        "strided": tab.score_samples(X),
+    }[layout]
+    np.testing.assert_array_equal(tab.score_samples(view), expected)
+    fitted = TabularFlowDensity(**_TAB).fit(view)
+    np.testing.assert_array_equal(fitted.score_samples(view),
+                                  TabularFlowDensity(**_TAB).fit(view.copy()).score_samples(view))
+
+
+def test_reversed_views_through_a_detector(digits, glow):
+    det = LikelihoodDetector(FrozenEstimator(glow)).fit(digits[400:600][::-1])
+    X = digits[600:650]
+    np.testing.assert_array_equal(det.score_samples(X[::-1]), det.score_samples(X)[::-1])
+    assert det.score_samples(X[:, ::-1]).shape == (50,)
+
+
+# -- values the compute dtype cannot hold -----------------------------------------------
+def test_values_beyond_float32_are_refused_before_training_and_scoring(vectors, tab):
+    X = vectors.copy()
+    X[3, 1] = 1e39
+    with pytest.raises(ValueError, match=r"1e\+39.*dtype='float32'.*float64"):
+        TabularFlowDensity(**_TAB).fit(X)
+    with pytest.raises(ValueError, match=r"1e\+39.*dtype='float32'"):
+        tab.score_samples(X)
+    det = LikelihoodDetector(FrozenEstimator(tab)).fit(vectors)
+    with pytest.raises(ValueError, match="dtype='float32'"):
+        det.predict(X)
+    # float64 models hold them: no error, finite scores.
+    wide = TabularFlowDensity(**{**_TAB, "dtype": "float64"}).fit(vectors)
+    assert np.isfinite(wide.score_samples(X[:2])).all()
+
+
+def test_scores_that_overflow_are_an_error_not_nan(tab, vectors):
+    X = vectors[:3].copy()
+    X[1] = 1e20  # representable in float32, but its squared standardised value is not
+    with pytest.raises(ValueError, match=r"not finite for 1 sample\(s\) \(first rows: \[1\]\)"):
+        tab.score_samples(X)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_refused(tab, vectors, value):
+    X = vectors[:5].copy()
+    X[2, 0] = value
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        tab.score_samples(X)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        TabularFlowDensity(**_TAB).fit(X)
+
+
+# -- parameters -------------------------------------------------------------------------
+@pytest.mark.parametrize("est, name, value", [
+    (TabularFlowDensity(), "max_epochs", True),
+    (TabularFlowDensity(), "batch_size", False),
+    (GlowDensity(), "n_levels", True),
+    (LIDLikelihoodDetector(), "log_threshold", np.nan),
+    (LIDLikelihoodDetector(), "log_threshold", np.inf),
+    (KLDivergenceDetector(), "n_bootstrap", True),
+])
+def test_loose_parameters_are_refused(vectors, est, name, value):
+    with pytest.raises(InvalidParameterError, match=name):
+        est.set_params(**{name: value}).fit(vectors)
+
+
+@pytest.mark.parametrize("shape", [(1, 8.7, 8), (1, 8, True), (1.0, 8, 8)])
+def test_input_shape_needs_integers(digits, shape):
+    with pytest.raises(ValueError, match="input_shape.*integer"):
+        GlowDensity(**{**_GLOW, "input_shape": shape}).fit(digits[:20])
+
+
+def test_numpy_integer_input_shape_is_accepted(digits):
+    glow = GlowDensity(**{**_GLOW, "input_shape": tuple(np.array([1, 8, 8]))}).fit(digits[:20])
+    assert glow.input_shape_ == (1, 8, 8)
+
+
+# -- pixels -----------------------------------------------------------------------------
+def test_auto_pixel_scale_warns_near_the_boundary(digits):
+    X = digits[:30] / 255.0 * 1.05  # [0, 1] data with a slight overshoot
+    with pytest.warns(UserWarning, match="pixel_scale='auto' read the training maximum 1.05"):
+        glow = GlowDensity(**_GLOW).fit(X)
+    assert glow.pixel_scale_ == "uint8"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert GlowDensity(**_GLOW).fit(digits[:30]).pixel_scale_ == "uint8"
+        assert GlowDensity(**_GLOW).fit(digits[:30] / 255.0).pixel_scale_ == "unit"
+
+
+def test_rescaled_pixels_warn_at_scoring(digits, glow):
+    X = digits[600:700]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        right = glow.score_samples(X)
+        glow.score_samples(X.astype(np.float64))  # the same pixels as floats
+        glow.score_samples(np.zeros((2, 64)))  # black images
+    assert glow.pixel_range_ == (0.0, 16.0 * 255.0 / 16.0)
+    with pytest.warns(UserWarning, match=r"rescaled.*X \* 255"):
+        wrong = glow.score_samples(X / 255.0)
+    # The trap the warning is about: rescaled images look *more* normal.
+    assert np.median(wrong) > np.median(right)
+
+
+def test_unflattened_images_get_the_reshape_hint(digits, glow):
+    images = digits[:10].reshape(10, 8, 8)
+    for call in (glow.score_samples, GlowDensity(**_GLOW).fit,
+                 LikelihoodDetector(FrozenEstimator(glow)).fit):
+        with pytest.raises(ValueError, match=r"X\.reshape\(len\(X\), -1\)"):
+            call(images)
+    with pytest.raises(ValueError, match=r"4 dimensions.*transpose"):
+        glow.score_samples(digits[:10].reshape(10, 1, 8, 8))
+
+
+# -- KeyboardInterrupt ------------------------------------------------------------------
+class _Interrupt:
+    """An auxiliary loss that presses Ctrl-C on the given training step."""
+
+    calls = 0
+
+    def __init__(self, at=3):
+        self.at = at
+
+    def __call__(self, module, n_rows):
+        type(self).calls += 1
+        if type(self).calls == self.at:
+            raise KeyboardInterrupt
+        return 0.0
+
+
+def test_keyboard_interrupt_propagates_and_leaves_the_density_unfitted(vectors):
+    _Interrupt.calls = 0
+    flow = TabularFlowDensity(**{**_TAB, "max_epochs": 5, "batch_size": 16},
+                              auxiliary_loss=_Interrupt(at=3))
+    with pytest.raises(KeyboardInterrupt):
+        flow.fit(vectors)
+    assert _Interrupt.calls == 3  # training stopped at the interrupted step
+    with pytest.raises(NotFittedError):
+        flow.score_samples(vectors)
+    assert not [k for k in vars(flow) if k.endswith("_")]
+
+
+def test_keyboard_interrupt_stops_a_detector_that_trains_several_models(vectors):
+    _Interrupt.calls = 0
+    flow = TabularFlowDensity(**{**_TAB, "max_epochs": 3, "batch_size": 16},
+                              auxiliary_loss=_Interrupt(at=2))
+    det = LikelihoodRatioDetector(flow, reference="background", random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        det.fit(vectors)
+    assert _Interrupt.calls == 2  # the second model was never trained
+    with pytest.raises(NotFittedError):
+        det.score_samples(vectors)
