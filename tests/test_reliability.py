@@ -200,3 +200,31 @@ def test_keyboard_interrupt_stops_a_detector_that_trains_several_models(vectors)
     assert _Interrupt.calls == 2  # the second model was never trained
     with pytest.raises(NotFittedError):
         det.score_samples(vectors)
+
+
+# -- bounded memory of KL group thresholds ----------------------------------------------
+def test_kl_group_threshold_memory_is_bounded_and_results_identical(digits):
+    import tracemalloc
+
+    import sklearn
+
+    from skood.detectors.kl_divergence import _raw_statistic
+
+    g = GlowDensity(**{**_GLOW, "n_levels": 2}).fit(digits[:200])
+    det = KLDivergenceDetector(FrozenEstimator(g), random_state=0).fit(digits[200:700])
+    stats = det.calibration_statistics_
+    index = det._bootstrap_index(200)
+    peaks, results = {}, {}
+    for wm in (1024, 2):
+        with sklearn.config_context(working_memory=wm):
+            tracemalloc.start()
+            results[wm] = (det.group_threshold(200),
+                           _raw_statistic(stats, index, det.families_, det.statistic, det.reg))
+            peaks[wm] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    assert results[1024][0] == results[2][0]
+    np.testing.assert_array_equal(results[1024][1], results[2][1])
+    # Unchunked, the 1000 bootstrap groups of 200 gathered 51 MiB at once; chunked by
+    # working_memory (64 MiB at most), a few MiB.
+    assert peaks[2] < 12, peaks
+    assert peaks[1024] < 30, peaks

@@ -73,7 +73,10 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import digamma
 
-from ..utils._sklearn_compat import Interval, StrOptions
+from sklearn import get_config
+from sklearn.utils import gen_batches
+
+from ..utils._sklearn_compat import Interval, StrOptions, get_chunk_n_rows
 from ._base import BaseFlowDetector
 from ._groups import group_index, group_reduce, group_sizes
 from ._groups import n_rows as n_rows_of
@@ -81,6 +84,8 @@ from ._groups import n_rows as n_rows_of
 _NEIGHBOURHOODS = ("auto", "2x2", "pair", "channel", "pixel")
 _STATISTICS = ("kl", "dimwise", "tc")
 _POOLINGS = ("all", "per_position")
+#: Memory (MiB) of one chunk of groups when scoring many groups (the bootstrap).
+_CHUNK_MIB = 64
 
 
 # -- local vectors and their moments -------------------------------------------------
@@ -244,7 +249,29 @@ def _per_site(families, moments):
 
 
 def _raw_statistic(moments, index, families, statistic, reg):
-    """Statistic of each group: sum over families and positions, shape (n_groups,)."""
+    """Statistic of each group: sum over families and positions, shape (n_groups,).
+
+    Groups of one size are computed in chunks of groups sized by scikit-learn's
+    ``working_memory`` (at most 64 MiB): gathering a group's members' moments takes
+    ``group_size * (S k + S k^2)`` values, so all bootstrap groups at once would
+    grow with ``n_bootstrap * group_size * n_features``. Each group's statistic
+    depends only on its members, so chunking changes no result.
+    """
+    if isinstance(index, np.ndarray) and len(index) > 1:
+        per_member = sum(s1[0].size + s2[0].size for s1, s2 in moments)
+        # The gathered moments, their group sums and the covariances: about 3 copies.
+        row_bytes = 3 * 8 * per_member * index.shape[1]
+        budget = min(get_config()["working_memory"], _CHUNK_MIB)
+        n_chunk = get_chunk_n_rows(row_bytes, max_n_rows=len(index), working_memory=budget)
+        if n_chunk < len(index):
+            return np.concatenate([
+                _raw_statistic_chunk(moments, index[rows], families, statistic, reg)
+                for rows in gen_batches(len(index), n_chunk)
+            ])
+    return _raw_statistic_chunk(moments, index, families, statistic, reg)
+
+
+def _raw_statistic_chunk(moments, index, families, statistic, reg):
     sizes = group_sizes(index)
     total = 0.0
     for (s1, s2), (k, n_sites, per) in zip(moments, _per_site(families, moments)):
