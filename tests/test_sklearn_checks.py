@@ -49,3 +49,20 @@ def _estimators():
 @parametrize_with_checks(_estimators())
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# -- meta-estimators of skood.model_selection / skood.conformal --------------------------
+def _meta_estimators():
+    from sklearn.ensemble import IsolationForest
+
+    from skood.model_selection import TunedThresholdDetectorCV
+
+    return [
+        TunedThresholdDetectorCV(LikelihoodDetector(TabularFlowDensity(**_TAB), **_DET)),
+        TunedThresholdDetectorCV(IsolationForest(n_estimators=10, random_state=0)),
+    ]
+
+
+@parametrize_with_checks(_meta_estimators())
+def test_meta_estimators_sklearn_compatible(estimator, check):
+    check(estimator)

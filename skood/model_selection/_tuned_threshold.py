@@ -372,7 +372,8 @@ class TunedThresholdDetectorCV(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         false-alarm rate is at most ``max_fpr``, else 0. Without labels, or
         with labels that hold no outlier (warning), the detector's own
         label-free ``score`` is returned where it has one (a skood detector:
-        the held-out log-likelihood), else a ``ValueError`` is raised.
+        the median log-likelihood), else the median of its ``score_samples(X)``
+        (how normal ``X`` looks to it; not comparable between detectors).
 
         Parameters
         ----------
@@ -389,12 +390,9 @@ class TunedThresholdDetectorCV(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         labels = self._outliers(y, X.shape[0], "score falls back to the detector's "
                                 "label-free score")
         if labels is None:
-            if not hasattr(self.estimator_, "score"):
-                raise ValueError(
-                    f"score needs labels y with outliers: "
-                    f"{type(self.estimator_).__name__} has no label-free score."
-                )
-            return float(self.estimator_.score(X))
+            if hasattr(self.estimator_, "score"):
+                return float(self.estimator_.score(X))
+            return float(np.median(self.estimator_.score_samples(X)))
         is_out, inlier_value = labels
         flagged = self.predict(X) == -1
         if callable(self.scoring):
