@@ -10,7 +10,7 @@ STAMP := $(VENV)/.skood-installed
 SKOOD_DATA ?= $(abspath $(wildcard ../shared/data))
 export SKOOD_DATA
 
-.PHONY: demo test test-fast test-all venv clean
+.PHONY: demo test test-fast test-all venv clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 test-all: test
+
+# The documentation site (Sphinx: user guide, API reference, the gallery in examples/,
+# which runs) in docs/_build/html; warnings are errors. -E re-reads every page so a
+# warning is never hidden by an incremental build; unchanged gallery scripts are not
+# re-run (sphinx-gallery's cache in docs/auto_examples/).
+DOCS_STAMP := $(VENV)/.skood-docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m sphinx -b html -E -W --keep-going docs docs/_build/html
+	@echo "Documentation: docs/_build/html/index.html"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
