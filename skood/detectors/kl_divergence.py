@@ -20,11 +20,11 @@ parameters of :class:`KLDivergenceDetector`:
    family are i.i.d. N(0, I_k).
 2. Pooling (``pooling``): a group's local vectors form Gaussian samples
    either all together, positions and members pooled (``"all"``: one Gaussian
-   per family, the design of the methods spec; the only one that works for
-   single samples), or position by position across the group's M members
+   per family; the only one that works for single samples), or position by
+   position across the group's M members
    (``"per_position"``: one Gaussian per position, KLs summed over positions;
-   with ``k = 1`` this is the dimension-wise statistic of the spec's
-   fallback (i), each latent coordinate's mean and variance across the group).
+   with ``k = 1`` this is the dimension-wise statistic: each latent
+   coordinate's mean and variance across the group).
 3. Each Gaussian's moments ``mu``, ``Sigma`` (maximum likelihood, plus
    ``reg * I``) are compared to N(0, I_k) by ``statistic``:
 
@@ -397,8 +397,8 @@ class KLDivergenceDetector(BaseFlowDetector):
       ``score_groups`` rejects smaller groups, and single samples
       (``score_samples``, ``predict``) are scored with ``"all"`` instead.
     - ``"all"``: the local vectors of all positions and all members form one
-      sample of each family; one Gaussian per family (the design of the
-      methods spec). ``score_samples`` equals ``score_groups`` with groups of 1.
+      sample of each family; one Gaussian per family. ``score_samples``
+      equals ``score_groups`` with groups of 1.
 
     Tabular flows have one 1x1 latent map ``(D, 1, 1)``: ``neighbourhood="auto"``
     then uses the D coordinates as scalar (``k = 1``) vectors; a single sample
@@ -431,9 +431,9 @@ class KLDivergenceDetector(BaseFlowDetector):
         Full Gaussian KL, sum of per-dimension marginal KLs, or Gaussian total
         correlation ``-1/2 log det R`` (``"kl" = "dimwise" + "tc"``).
     pooling : {"all", "per_position"}, default="per_position"
-        How a group's local vectors are pooled, see above. The default is the
-        spec's fallback (i), not its main design (``"all"``): see the measured
-        numbers in :mod:`skood.detectors.kl_divergence`.
+        How a group's local vectors are pooled, see above. The default is
+        ``"per_position"`` rather than ``"all"`` because it measured better: see
+        the numbers in :mod:`skood.detectors.kl_divergence`.
     scales : None, int or sequence of int, default=None
         Latent scales summed (0 = finest; negative indices count from the
         coarsest). ``None``: all scales.
