@@ -45,21 +45,44 @@ def build_skood(split_prior="conditional", seed=0):
     return flow, lambda x: flow(x).log_prob
 
 
-def build_skood_ablation(seed=0):
-    """skood's default Glow without its CPU speed-ups (NCHW convolutions, out-of-place
-    ReLUs): the flow code as it was before them, for a before/after row."""
-    import skood.flows.layers as layers
+def _invconv_forward_before(layer):
+    """The 1x1 convolution as it was before its speed-ups: the weight recomposed from
+    its factors with a dense permutation product on every call, then ``conv2d``."""
+    import torch.nn.functional as F
 
-    flow, log_prob = build_skood("conditional", seed)
+    def forward(x):
+        lower = layer.lower * layer.mask + layer.eye
+        upper = layer.upper * layer.mask.T + torch.diag(layer.sign_s * torch.exp(layer.log_s))
+        w = layer.perm @ lower @ upper
+        logdet = x.shape[2] * x.shape[3] * layer.log_s.sum()
+        return F.conv2d(x, w.view(*w.shape, 1, 1)), logdet.expand(x.shape[0])
+
+    return forward
+
+
+def build_skood_ablation(seed=0, level="none"):
+    """skood's default Glow with some of its CPU speed-ups switched off, for the
+    before/after rows: ``level="none"`` is the flow code before all of them (NCHW
+    coupling convolutions, out-of-place ReLUs, the 1x1 weight recomposed and
+    convolved on every call, one pass over the whole batch); ``level="layout"``
+    keeps the channels-last couplings and in-place ReLUs but not the newer ones."""
+    import skood.flows.layers as layers
+    from skood.flows.layers import InvConv1x1
+
+    flow, _ = build_skood("conditional", seed)
     for m in flow.modules():
-        if isinstance(m, torch.nn.ReLU):
+        if isinstance(m, InvConv1x1):
+            m.forward = _invconv_forward_before(m)
+        if level == "none" and isinstance(m, torch.nn.ReLU):
             m.inplace = False
+    flow.scoring_chunk_bytes = None  # this instance scores a batch in one piece
     fast = layers._conv_layout
 
     def slow_log_prob(x):
-        layers._conv_layout = lambda t: t
+        if level == "none":
+            layers._conv_layout = lambda t: t
         try:
-            return log_prob(x)
+            return flow(x).log_prob
         finally:
             layers._conv_layout = fast
 
@@ -169,40 +192,49 @@ def _timed(fn, x):
     return time.perf_counter() - t, out
 
 
-def compare(models, repeats=15, warmup=2):
-    """Interleaved timing of each model's training step and scoring; returns medians (s)."""
-    x_train = _pixels(TRAIN_BATCH, 1)
-    x_score = _pixels(SCORE_BATCH, 2)
-    steps = {k: _make_train_step(m, lp) for k, (m, lp) in models.items()}
-    scores = {k: _make_score(m, lp) for k, (m, lp) in models.items()}
-    names = list(models)
-    for _ in range(warmup):  # first step initialises ActNorm on both sides
+def _interleaved(fns, x, repeats, warmup=1):
+    """Time every ``fns[k](x)`` ``repeats`` times, alternating the order; per-model
+    lists of seconds and whether every output was finite."""
+    names = list(fns)
+    for _ in range(warmup):
         for k in names:
-            steps[k](x_train)
-            scores[k](x_score)
-    t_train = {k: [] for k in names}
-    t_score = {k: [] for k in names}
+            fns[k](x)
+    times = {k: [] for k in names}
     finite = {k: True for k in names}
     for r in range(repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        for k in order:
-            dt, loss = _timed(steps[k], x_train)
-            t_train[k].append(dt)
-            finite[k] &= bool(torch.isfinite(loss))
-        for k in order:
-            dt, lp = _timed(scores[k], x_score)
-            t_score[k].append(dt)
-            finite[k] &= bool(torch.isfinite(lp).all())
-    final_bpd = {}
-    for k in names:
-        lp = scores[k](x_score)
-        d = float(np.prod(SHAPE))
-        final_bpd[k] = float((-lp.mean() / d + np.log(256.0)) / np.log(2.0))
-    return ({k: float(np.median(v)) for k, v in t_train.items()},
-            {k: float(np.median(v)) for k, v in t_score.items()},
-            {k: (float(np.min(v)), float(np.max(v))) for k, v in t_train.items()},
-            {k: (float(np.min(v)), float(np.max(v))) for k, v in t_score.items()},
-            finite, final_bpd)
+        for k in (names if r % 2 == 0 else names[::-1]):
+            dt, out = _timed(fns[k], x)
+            times[k].append(dt)
+            finite[k] &= bool(torch.isfinite(out).all())
+    return times, finite
+
+
+def compare(models, train_batch_sizes=(16, 64), score_batch_sizes=(16, 64, 256),
+            repeats=15):
+    """Interleaved timing of each model's training step and scoring at every batch size.
+
+    Returns ``(train, score, finite, bpd)``: ``train[b][k]`` and ``score[b][k]`` are the
+    lists of seconds of model ``k`` at batch size ``b``.
+    """
+    names = list(models)
+    steps = {k: _make_train_step(m, lp) for k, (m, lp) in models.items()}
+    scores = {k: _make_score(m, lp) for k, (m, lp) in models.items()}
+    x_init = _pixels(max(train_batch_sizes, default=64), 1)
+    for k in names:  # the first step initialises ActNorm on both sides
+        steps[k](x_init)
+    train, score = {}, {}
+    finite = {k: True for k in names}
+    for b in train_batch_sizes:
+        train[b], ok = _interleaved(steps, _pixels(b, 10 + b), repeats)
+        finite = {k: finite[k] and ok[k] for k in names}
+    for b in score_batch_sizes:
+        score[b], ok = _interleaved(scores, _pixels(b, 20 + b), repeats)
+        finite = {k: finite[k] and ok[k] for k in names}
+    x_eval = _pixels(256, 2)
+    d = float(np.prod(SHAPE))
+    bpd = {k: float((-scores[k](x_eval).mean() / d + np.log(256.0)) / np.log(2.0))
+           for k in names}
+    return train, score, finite, bpd
 
 
 def _git_rev():
@@ -246,13 +278,44 @@ before them); the values agree to float32 rounding.
 """
 
 
+def _median_range(ts, scale):
+    v = np.asarray(ts) * scale
+    return float(np.median(v)), float(v.min()), float(v.max())
+
+
+def _table(title, unit, batches, times, names, ref, per_image):
+    """One markdown table: a row per batch size, a column per model, then the speed-ups."""
+    others = [k for k in names if k != ref]
+    head = f"| batch | " + " | ".join(f"{k} ({unit})" for k in names) + " | " + \
+        " | ".join(f"speed-up: {k}" for k in others) + " |"
+    lines = [f"**{title}** (median, min-max in brackets)", "", head,
+             "|" + "---|" * (1 + len(names) + len(others))]
+    for b in batches:
+        cells, med = [], {}
+        for k in names:
+            if per_image:  # throughput: images/s
+                m = float(np.median(times[b][k]))
+                med[k] = m
+                cells.append(f"{b / m:.0f} ({b / max(times[b][k]):.0f}-{b / min(times[b][k]):.0f})")
+            else:
+                m, lo, hi = _median_range(times[b][k], 1e3)
+                med[k] = m
+                cells.append(f"{m:.1f} ({lo:.1f}-{hi:.1f})")
+        sp = [f"{med[ref] / med[k]:.2f}x" for k in others]
+        lines.append(f"| {b} | " + " | ".join(cells) + " | " + " | ".join(sp) + " |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256],
+                        help="scoring batch sizes")
+    parser.add_argument("--train-batch-sizes", type=int, nargs="+", default=[16, 64],
+                        help="training-step batch sizes")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--ablation", action="store_true",
-                        help="also time skood without its CPU speed-ups (channels-last "
-                             "coupling convolutions, in-place ReLUs)")
+                        help="also time skood without its CPU speed-ups")
     args = parser.parse_args(argv)
     try:
         import normflows as nf
@@ -262,15 +325,18 @@ def main(argv=None):
         return None
 
     models = {
-        "skood (conditional split prior, default)": build_skood("conditional"),
+        "skood (default)": build_skood("conditional"),
         "skood (diagonal split prior)": build_skood("diagonal"),
         "normflows": build_normflows(),
     }
     if args.ablation:
-        models = {"skood without channels-last / in-place ReLU": build_skood_ablation(),
+        models = {"skood before (no speed-ups)": build_skood_ablation(level="none"),
+                  "skood before (channels-last only)": build_skood_ablation(level="layout"),
                   **models}
-    med_train, med_score, rng_train, rng_score, finite, bpd = compare(models, args.repeats)
+    train, score, finite, bpd = compare(models, args.train_batch_sizes, args.batch_sizes,
+                                        args.repeats)
     ref = "normflows"
+    names = list(models)
     counts = {k: (normflows_param_breakdown if k == ref else skood_param_breakdown)(m)
               for k, (m, _) in models.items()}
 
@@ -279,35 +345,29 @@ def main(argv=None):
         f"{HIDDEN} hidden channels, LU 1x1 conv, affine coupling, float32, CPU; "
         f"torch {torch.__version__}, normflows {getattr(nf, '__version__', '?')}, "
         f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}; "
-        f"skood {_git_rev()}. Interleaved in one process, median of {args.repeats} "
-        "repeats (min-max in brackets). Speed-up = normflows time / skood time "
-        "(> 1: skood faster).",
+        f"skood {_git_rev()}. Interleaved in one process (the order of the models "
+        f"alternates every repeat), {args.repeats} repeats per cell, on a machine shared "
+        "with other jobs (contention hits every model alike, the spread in brackets "
+        "shows it). Speed-up = normflows time / skood time (> 1: skood faster). "
+        "Training step: `-log_prob(x).mean()`, backward, Adam step; scoring: "
+        "log-probability in eval mode under `torch.no_grad()`.",
         "",
-        f"| model | params | training step, batch {TRAIN_BATCH} (ms) | speed-up | "
-        f"scoring, batch {SCORE_BATCH} (images/s) | speed-up | bits/dim after "
-        f"{args.repeats + 2} steps |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for k in models:
-        tr, sc = med_train[k], med_score[k]
-        lo, hi = rng_train[k]
-        slo, shi = rng_score[k]
-        sp_tr = "-" if k == ref else f"{med_train[ref] / tr:.2f}x"
-        sp_sc = "-" if k == ref else f"{med_score[ref] / sc:.2f}x"
-        flag = "" if finite[k] else " (non-finite!)"
-        lines.append(
-            f"| {k} | {counts[k]['total']:,} | {tr * 1e3:.0f} ({lo * 1e3:.0f}-{hi * 1e3:.0f}) | "
-            f"{sp_tr} | {SCORE_BATCH / sc:.0f} ({SCORE_BATCH / shi:.0f}-{SCORE_BATCH / slo:.0f}) | "
-            f"{sp_sc} | {bpd[k]:.2f}{flag} |")
+    lines += _table("Training step", "ms", args.train_batch_sizes, train, names, ref, False)
+    lines += [""]
+    lines += _table("Scoring", "images/s", args.batch_sizes, score, names, ref, True)
+    lines += ["", "Bits/dim on a fixed batch after the timed training steps (the models "
+              "train alike): " + ", ".join(
+                  f"{k} {bpd[k]:.2f}{'' if finite[k] else ' (non-finite!)'}"
+                  for k in names), ""]
     lines += [
-        "",
         "Parameters by component:",
         "",
         "| model | coupling nets | 1x1 conv (LU) | ActNorm | priors | total |",
         "|---|---|---|---|---|---|",
     ]
     for k, c in counts.items():
-        if k.startswith("skood without"):
+        if k.startswith("skood before"):
             continue
         lines.append(f"| {k} | {c['coupling']:,} | {c['invconv']:,} | {c['actnorm']:,} | "
                      f"{c['prior']:,} | {c['total']:,} |")
@@ -316,11 +376,13 @@ def main(argv=None):
     print(text)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
+        cmd = (f"OMP_NUM_THREADS=1 python -m benchmarks.perf_normflows --repeats {args.repeats}"
+               f" --batch-sizes {' '.join(map(str, args.batch_sizes))}"
+               f" --train-batch-sizes {' '.join(map(str, args.train_batch_sizes))}"
+               f"{' --ablation' if args.ablation else ''}")
         (RESULTS / "perf_normflows.md").write_text(
-            "# skood vs normflows: Glow speed\n\n"
-            f"`OMP_NUM_THREADS=1 python -m benchmarks.perf_normflows --repeats {args.repeats}"
-            f"{' --ablation' if args.ablation else ''}`\n\n" + text)
-    return dict(train=med_train, score=med_score, params=counts)
+            "# skood vs normflows: Glow speed\n\n" f"`{cmd}`\n\n" + text)
+    return dict(train=train, score=score, params=counts)
 
 
 if __name__ == "__main__":

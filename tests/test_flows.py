@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 from skood.density import bits_per_dim
@@ -606,3 +607,119 @@ def test_pre_transform_chain_composes_logdets_and_inverts():
     # Training mode: dequantization noise, still inside the pixel's bin.
     chain.train()
     torch.testing.assert_close(chain.inverse(chain(v)[0]), v, atol=0, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------
+# speed paths: cached 1x1 weight, factors applied to the batch, chunked scoring
+# ---------------------------------------------------------------------------------------
+def _recomposed(layer):
+    """``P L U`` written out with dense products, as the layer's definition states."""
+    lower = layer.lower * layer.mask + layer.eye
+    upper = layer.upper * layer.mask.T + torch.diag(layer.sign_s * torch.exp(layer.log_s))
+    return layer.perm @ lower @ upper
+
+
+def _scored(layer, x):
+    layer.eval()
+    with torch.no_grad():
+        return layer(x)[0]
+
+
+def test_invconv_cached_weight_is_reused_and_equal_to_the_definition():
+    layer = _prepare(InvConv1x1(5))
+    with torch.no_grad():
+        w1, w2 = layer.weight(), layer.weight()
+        assert w1 is w2  # the cache, not a recomputation
+        assert layer.inverse(layer(torch.randn(2, 5, 3, 3, dtype=DT))[0]).shape == (2, 5, 3, 3)
+        assert layer._cached(inverse=True) is layer._cached(inverse=True)
+    torch.testing.assert_close(w1, _recomposed(layer), atol=0, rtol=0)
+    # With gradients or in training mode nothing is cached.
+    assert layer.weight() is not layer.weight()
+    assert layer.weight().requires_grad
+    layer.train()
+    with torch.no_grad():
+        assert layer.weight() is not layer.weight()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adam_foreach", "sgd"])
+def test_invconv_cache_is_invalidated_by_an_optimizer_step(optimizer):
+    layer = _prepare(InvConv1x1(4))
+    x = torch.randn(3, 4, 2, 2, dtype=DT)
+    before = _scored(layer, x)
+    opt = {"adam": lambda p: torch.optim.Adam(p, lr=0.1),
+           "adam_foreach": lambda p: torch.optim.Adam(p, lr=0.1, foreach=True),
+           "sgd": lambda p: torch.optim.SGD(p, lr=0.1)}[optimizer](layer.parameters())
+    layer.train()
+    layer(x)[0].pow(2).sum().backward()
+    opt.step()
+    after = _scored(layer, x)
+    expected = F.conv2d(x, _recomposed(layer).detach()[:, :, None, None])
+    assert (after - before).abs().max() > 1e-3  # the step moved the weight...
+    torch.testing.assert_close(after, expected, atol=1e-12, rtol=0)  # ...and the cache saw it
+
+
+def test_invconv_cache_is_invalidated_by_load_state_dict_and_dtype_changes():
+    layer, other = _prepare(InvConv1x1(4)), _prepare(InvConv1x1(4))
+    x = torch.randn(3, 4, 2, 2, dtype=DT)
+    _scored(layer, x)  # fills the cache
+    layer.load_state_dict(other.state_dict())
+    torch.testing.assert_close(_scored(layer, x), _scored(other, x), atol=0, rtol=0)
+    # In-place edits of a parameter, and of the permutation buffer, are seen too.
+    with torch.no_grad():
+        layer.log_s.add_(0.5)
+        layer.perm.copy_(layer.perm.flip(0))
+    torch.testing.assert_close(
+        _scored(layer, x), F.conv2d(x, _recomposed(layer)[:, :, None, None]), atol=1e-12, rtol=0)
+    y32 = _scored(layer.float(), x.float())
+    assert y32.dtype == torch.float32
+    torch.testing.assert_close(y32.double(), _scored(layer.double(), x), atol=1e-5, rtol=1e-5)
+    copied = copy.deepcopy(layer)  # the cache's weak references do not travel
+    torch.testing.assert_close(_scored(copied, x), _scored(layer, x), atol=0, rtol=0)
+
+
+def test_invconv_dense_factor_path_equals_the_composed_weight_with_gradients():
+    """Few rows, many features, gradients: the factors are applied to the batch;
+    values and gradients equal those of the composed weight."""
+    d, n = 40, 6
+    layer = _prepare(InvConv1x1(d)).train()
+    x = torch.randn(n, d, 1, 1, dtype=DT, requires_grad=True)
+    y, logdet = layer(x)  # 2 * d > n: the factor path
+    w = _recomposed(layer)
+    y_ref = F.conv2d(x, w[:, :, None, None])
+    torch.testing.assert_close(y, y_ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(logdet, layer.log_s.sum().expand(n), atol=1e-12, rtol=0)
+    g = torch.autograd.grad(y.pow(2).sum(), [x, layer.lower, layer.upper, layer.log_s])
+    g_ref = torch.autograd.grad(y_ref.pow(2).sum(), [x, layer.lower, layer.upper, layer.log_s])
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_invconv_float32_matmul_path_matches_float64_convolution():
+    layer = _prepare(InvConv1x1(6))
+    x = torch.randn(4, 6, 5, 5, dtype=DT)
+    y64 = _scored(layer, x)
+    y32 = _scored(copy.deepcopy(layer).float(), x.float())
+    torch.testing.assert_close(y32.double(), y64, atol=1e-5, rtol=1e-5)
+    x1 = torch.randn(4, 6, 1, 1, dtype=DT)  # dense inputs: a linear layer
+    torch.testing.assert_close(_scored(copy.deepcopy(layer).float(), x1.float()).double(),
+                               _scored(layer, x1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_glow_scoring_in_chunks_equals_one_pass(dtype):
+    flow = _prepare(Glow((1, 8, 8), n_levels=2, n_steps=2, hidden_channels=8),
+                    torch.rand(16, 1, 8, 8, dtype=DT) - 0.5).to(dtype)
+    x = torch.rand(37, 64, dtype=dtype) - 0.5
+    flow.scoring_chunk_bytes = 8 * 4 * 4 * x.element_size() * 5  # 5 rows per chunk
+    assert flow._scoring_rows(x.reshape(-1, 1, 8, 8)) is None  # gradients enabled: no chunks
+    with torch.no_grad():
+        assert flow._scoring_rows(x.reshape(-1, 1, 8, 8)) == 5
+        chunked = flow(x)
+        flow.scoring_chunk_bytes = None
+        whole = flow(x)
+    tol = dict(atol=1e-12, rtol=0) if dtype == torch.float64 else dict(atol=1e-4, rtol=1e-5)
+    for name in ("log_prob", "log_prob_per_scale", "logdet_per_scale", "log_prior_per_scale"):
+        torch.testing.assert_close(getattr(chunked, name), getattr(whole, name), **tol)
+    for a, b in zip(chunked.latents + chunked.latents_normalized,
+                    whole.latents + whole.latents_normalized):
+        torch.testing.assert_close(a, b, **tol)

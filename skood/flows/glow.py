@@ -113,9 +113,45 @@ class Glow(nn.Module):
     def n_scales(self):
         return len(self.levels)
 
+    #: Scoring passes (eval mode, no gradients) run in chunks of rows whose largest
+    #: coupling activation takes at most this many bytes: past a few MiB the
+    #: activations leave the CPU caches and a pass over a large batch costs up to
+    #: twice as much per image (measured on a 28x28 Glow: about 500 images/s at
+    #: batch 256 in one piece against 900 in chunks of 64). ``None``: one piece.
+    scoring_chunk_bytes = 8 * 2**20
+
+    def _scoring_rows(self, x):
+        if self.scoring_chunk_bytes is None or self.training or torch.is_grad_enabled():
+            return None
+        level = self.levels[0]
+        _, h, w = self.input_shape
+        if level.squeeze:
+            h, w = h // 2, w // 2
+        step = level.steps.layers[0]
+        hidden = step.layers[2].net[0].out_channels
+        per_row = max(hidden, self.input_shape[0]) * h * w * x.element_size()
+        return max(1, int(self.scoring_chunk_bytes // per_row))
+
     def forward(self, x):
         """Run the flow data -> latents; returns a :class:`FlowOutput` of tensors."""
         x = x.reshape(x.shape[0], *self.input_shape)
+        rows = self._scoring_rows(x)
+        if rows is None or x.shape[0] <= rows:
+            return self._forward(x)
+        parts = [self._forward(c) for c in torch.split(x, rows)]
+
+        def cat(name):
+            return torch.cat([getattr(p, name) for p in parts])
+
+        return FlowOutput(
+            cat("log_prob"), cat("log_prob_per_scale"),
+            [torch.cat(z) for z in zip(*(p.latents for p in parts))],
+            [torch.cat(z) for z in zip(*(p.latents_normalized for p in parts))],
+            logdet_per_scale=cat("logdet_per_scale"),
+            log_prior_per_scale=cat("log_prior_per_scale"),
+        )
+
+    def _forward(self, x):
         n = x.shape[0]
         logdets, priors, latents, normalized = [], [], [], []
         h = x

@@ -7,6 +7,7 @@ dense layer.
 """
 
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -145,8 +146,45 @@ class ActNorm(Bijection):
         return y * torch.exp(-self.log_scale) - self.bias
 
 
+def _tensor_key(t):
+    """What identifies the current value of ``t``: the object, its storage and its
+    in-place version (bumped by optimizer steps, ``load_state_dict``, ``copy_``)."""
+    return weakref.ref(t), t.data_ptr(), t._version, t.dtype, t.device
+
+
+def _same_key(stored, tensors):
+    return stored is not None and len(stored) == len(tensors) and all(
+        ref() is t and (ptr, ver, dt, dev) == (t.data_ptr(), t._version, t.dtype, t.device)
+        for (ref, ptr, ver, dt, dev), t in zip(stored, tensors)
+    )
+
+
 class InvConv1x1(Bijection):
-    """Invertible 1x1 convolution, LU-parametrised: ``W = P L (U + diag(sign * exp(log_s)))``."""
+    """Invertible 1x1 convolution, LU-parametrised: ``W = P L (U + diag(sign * exp(log_s)))``.
+
+    ``P`` is a fixed permutation, ``L`` unit lower triangular, ``U`` strictly upper
+    triangular; ``log|det W| = sum(log_s)`` per pixel.
+
+    Speed: in eval mode without gradients (scoring) the weight and its inverse are
+    computed once and reused until a parameter changes (an optimizer step,
+    ``load_state_dict``, a device or dtype change). When the weight is differentiated
+    and the layer is dense (``(N, D, 1, 1)`` inputs) with fewer rows than twice the
+    features, the factors are applied to the batch instead of being multiplied into
+    ``W`` (two ``N x D x D`` products rather than two ``D x D x D`` ones) and the
+    permutation is an index, not a product.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skood.flows import InvConv1x1
+    >>> layer = InvConv1x1(3).eval()
+    >>> x = torch.randn(2, 3, 4, 4)
+    >>> y, logdet = layer(x)
+    >>> torch.allclose(layer.inverse(y), x, atol=1e-5)
+    True
+    >>> torch.allclose(logdet, 16 * torch.linalg.slogdet(layer.weight())[1], atol=1e-4)
+    True
+    """
 
     def __init__(self, channels):
         super().__init__()
@@ -160,21 +198,100 @@ class InvConv1x1(Bijection):
         self.lower = nn.Parameter(lower)
         self.upper = nn.Parameter(torch.triu(upper, 1))
         self.log_s = nn.Parameter(torch.log(torch.abs(s)))
+        self._perm_cache = None  # (key, index)
+        self._weight_cache = None  # (key, weight, inverse or None)
 
-    def weight(self):
+    def _state(self):
+        return (self.lower, self.upper, self.log_s, self.perm, self.sign_s, self.mask, self.eye)
+
+    def _use_cache(self):
+        # Only when nothing is differentiated, and only on the module's own
+        # parameters (torch.func.functional_call swaps in other tensors).
+        return (
+            not self.training
+            and not torch.is_grad_enabled()
+            and all(isinstance(p, nn.Parameter) for p in (self.lower, self.upper, self.log_s))
+        )
+
+    def _perm_index(self):
+        """``idx`` with ``P @ M == M[idx]`` (``P`` is a permutation matrix)."""
+        if not _same_key(self._perm_cache and self._perm_cache[0], (self.perm,)):
+            self._perm_cache = ((_tensor_key(self.perm),), self.perm.argmax(1))
+        return self._perm_cache[1]
+
+    def _factors(self):
         lower = self.lower * self.mask + self.eye
         upper = self.upper * self.mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
-        return self.perm @ lower @ upper
+        return lower, upper
+
+    def _compose(self):
+        lower, upper = self._factors()
+        # P @ L @ U, with P applied as a row index (the same numbers: a permutation
+        # matrix product only moves rows).
+        return lower[self._perm_index()] @ upper
+
+    def _cached(self, inverse=False):
+        state = self._state()
+        entry = self._weight_cache
+        if entry is None or not _same_key(entry[0], state):
+            with torch.no_grad():
+                entry = ([_tensor_key(t) for t in state], self._compose(), None)
+        if inverse and entry[2] is None:
+            with torch.no_grad():
+                entry = (entry[0], entry[1], torch.linalg.inv(entry[1]))
+        self._weight_cache = entry
+        return entry[2] if inverse else entry[1]
+
+    def weight(self):
+        """The weight ``W = P L U`` (reused while nothing is differentiated in eval mode)."""
+        if self._use_cache():
+            return self._cached()
+        return self._compose()
+
+    def _apply(self, fn, *args, **kwargs):
+        # A device or dtype change gives the parameters new storage; drop the cache
+        # (the keys would miss anyway) so that it does not pin the old tensors.
+        self._weight_cache = self._perm_cache = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._weight_cache = self._perm_cache = None
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state["_weight_cache"] = state["_perm_cache"] = None  # weak references do not pickle
+        return state
 
     def forward(self, x):
-        w = self.weight()
-        y = F.conv2d(x, w.view(*w.shape, 1, 1))
-        logdet = x.shape[2] * x.shape[3] * self.log_s.sum()
-        return y, logdet.expand(x.shape[0])
+        n, c, h, w = x.shape
+        logdet = (h * w * self.log_s.sum()).expand(n)
+        if not self._use_cache() and h * w == 1 and 2 * c > n:
+            # Dense layer, weight differentiated, few rows: x W^T = (x U^T L^T) P^T.
+            lower, upper = self._factors()
+            y = F.linear(F.linear(x.reshape(n, c), upper), lower)[:, self._perm_index()]
+            return y.reshape(n, c, 1, 1), logdet
+        return _mix_channels(x, self.weight()), logdet
 
     def inverse(self, y):
-        w_inv = torch.linalg.inv(self.weight())
-        return F.conv2d(y, w_inv.view(*w_inv.shape, 1, 1))
+        w_inv = self._cached(inverse=True) if self._use_cache() else torch.linalg.inv(
+            self.weight())
+        return _mix_channels(y, w_inv)
+
+
+def _mix_channels(x, w):
+    """``F.conv2d(x, w[:, :, None, None])``: the 1x1 convolution of ``x`` with ``w``.
+
+    In float32 a (batched) matrix product, several times faster than a convolution
+    with so few channels; float64 keeps the convolution, so that its results stay
+    bit-for-bit those of earlier versions.
+    """
+    if x.dtype == torch.float64:
+        return F.conv2d(x, w.view(*w.shape, 1, 1))
+    n, c, h, wd = x.shape
+    if h * wd == 1:
+        return F.linear(x.reshape(n, c), w).reshape(n, -1, 1, 1)
+    return torch.matmul(w, x.reshape(n, c, h * wd)).reshape(n, -1, h, wd)
 
 
 class ZeroConv2d(nn.Module):
