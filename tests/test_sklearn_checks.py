@@ -55,11 +55,15 @@ def test_sklearn_compatible(estimator, check):
 def _meta_estimators():
     from sklearn.ensemble import IsolationForest
 
+    from skood.conformal import ConformalDetector
     from skood.model_selection import TunedThresholdDetectorCV
 
     return [
         TunedThresholdDetectorCV(LikelihoodDetector(TabularFlowDensity(**_TAB), **_DET)),
         TunedThresholdDetectorCV(IsolationForest(n_estimators=10, random_state=0)),
+        ConformalDetector(LikelihoodDetector(TabularFlowDensity(**_TAB), **_DET),
+                          random_state=0),
+        ConformalDetector(IsolationForest(n_estimators=10, random_state=0), random_state=0),
     ]
 
 
