@@ -14,6 +14,7 @@ from skorch.dataset import ValidSplit
 
 from ..exceptions import TrainingDivergedError
 from ..flows import FlowOutput
+from ..persistence import versioned_state
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -406,7 +407,12 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         return _to_numpy(x)
 
     # -- persistence -----------------------------------------------------------
+    def __getstate__(self):
+        return versioned_state(super().__getstate__(), saving=True)
+
     def __setstate__(self, state):
+        # Warn when other versions of skood, torch or scikit-learn pickled the model.
+        state = versioned_state(state, saving=False)
         # A model saved on a GPU must load on a CPU-only machine (skorch moves the net).
         device = state.get("device_")
         if device is not None and device.type == "cuda" and not torch.cuda.is_available():
@@ -415,7 +421,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
                 UserWarning,
             )
             state["device_"] = torch.device("cpu")
-        self.__dict__.update(state)
+        super().__setstate__(state)
 
 
 def _load_weights(module, source):

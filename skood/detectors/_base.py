@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..density import TabularFlowDensity
 from ..density import check_flat, discard_fitted
 from ..metrics import make_groups
+from ..persistence import versioned_state
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._groups import (
     CACHED_GROUP_SIZES,
@@ -103,6 +104,13 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "random_state": ["random_state"],
     }
+
+    # -- pickling: record the versions, warn when they differ on load -----------------
+    def __getstate__(self):
+        return versioned_state(super().__getstate__(), saving=True)
+
+    def __setstate__(self, state):
+        super().__setstate__(versioned_state(state, saving=False))
 
     # -- fitting -----------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
