@@ -267,11 +267,23 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of ``X`` under the (in-distribution) flow.
+        """Median log-likelihood of ``X`` under the (in-distribution) flow.
 
-        Label-free model selection for ``GridSearchCV``. Likelihood is not OOD
-        quality (that is the paradox this library is about): to tune for
-        detection, pass a scorer from :mod:`skood.metrics` and labelled data.
+        Label-free model selection for ``GridSearchCV``: pass held-out
+        in-distribution rows; higher is better. The median, not the mean,
+        because per-sample log-likelihoods of a flow are heavy-tailed on the
+        low side: one corrupted or unusual row can sit at ``-4e5`` nats where
+        the others sit near ``-16``, and then decides a mean on its own (a
+        ``-inf`` row makes every mean ``-inf``). The median moves by at most
+        one order statistic per such row; it measures how well the flow fits
+        the typical row, not the tail. Mean log-likelihood remains available
+        as ``flow_.score(X)``.
+
+        Likelihood is not OOD quality (that is the paradox this library is
+        about): a flow with a higher median likelihood of in-distribution
+        data can still rank OOD data above it. To tune for detection, pass a
+        scorer from :mod:`skood.metrics` and labelled data, or use
+        :class:`skood.model_selection.TunedThresholdDetectorCV`.
 
         Parameters
         ----------
@@ -281,9 +293,12 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         score : float
+            Median of ``flow_.score_samples(X)``, in nats.
         """
         check_is_fitted(self)
-        return float(self.flow_.score(X))
+        log_prob = np.asarray(self.flow_.score_samples(X), dtype=np.float64)
+        # A NaN log-likelihood (a failed row) counts as the lowest, like -inf.
+        return float(np.median(np.nan_to_num(log_prob, nan=-np.inf)))
 
     # -- group API ---------------------------------------------------------------------
     def score_statistics(self, statistics, groups=None, group_size=1):
