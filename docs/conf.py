@@ -127,9 +127,9 @@ def write_api_pages(out_dir=HERE / "api"):
         for kind, members in groups.items():
             if not members:
                 continue
-            template = "class.rst" if kind == "Classes" else "function.rst"
+            # The stubs use api/_templates/autosummary/{class,function}.rst.
             lines += [kind, "-" * len(kind), "", ".. autosummary::",
-                      "   :toctree: generated/", f"   :template: {template}", ""]
+                      "   :toctree: generated/", ""]
             lines += [f"   {m}" for m in members] + [""]
         # Index so that the glob toctree keeps API_MODULES' order.
         (out_dir / f"skood{order:02d}_{name.replace('.', '_')}.rst").write_text("\n".join(lines))
