@@ -75,6 +75,14 @@ def _allowed():
         "sklearn.svm": [OneClassSVM],
         "sklearn.neighbors": [KernelDensity, NearestNeighbors],
     }
+    try:  # meta-detectors
+        from ..conformal import ConformalDetector
+        from ..model_selection import TunedThresholdDetectorCV
+    except ImportError:  # pragma: no cover - an installation without them
+        pass
+    else:
+        skood["skood.conformal"] = [ConformalDetector]
+        skood["skood.model_selection"] = [TunedThresholdDetectorCV]
     return {f"{where}.{cls.__name__}": cls for where, classes in skood.items() for cls in classes}
 
 
