@@ -35,7 +35,7 @@ def test_statistics_columns_are_the_gateway_terms():
     X, _ = load_digits_images()
     glow = GlowDensity((1, 8, 8), n_levels=2, n_steps=1, hidden_channels=8, max_epochs=1,
                        dtype="float64", random_state=0).fit(X[:300])
-    fs = FlowStatistics(FrozenEstimator(glow)).fit(X[:10])
+    fs = FlowStatistics(FrozenEstimator(glow), per_scale="split").fit(X[:10])
     names = list(fs.get_feature_names_out())
     assert names == ["log_prior_0", "logdet_0", "latent_norm_0", "log_prior_1", "logdet_1",
                      "latent_norm_1", "compressed_bits"]
@@ -49,6 +49,14 @@ def test_statistics_columns_are_the_gateway_terms():
     # Prior + log-det per scale sum to the log-likelihood.
     np.testing.assert_allclose(S[:, [0, 1, 3, 4]].sum(1), out.log_prob, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(S[:, 6], compressed_bits(X[300:340], (1, 8, 8), "png") / 64)
+    # The default columns: one log-likelihood term per scale, summing to log p(x).
+    terms = FlowStatistics(FrozenEstimator(glow)).fit(X[:10])
+    assert list(terms.get_feature_names_out()) == ["log_lik_0", "log_lik_1", "compressed_bits"]
+    T = terms.transform(X[300:340])
+    np.testing.assert_array_equal(T[:, :2], out.log_prob_per_scale)
+    np.testing.assert_allclose(T[:, :2].sum(1), out.log_prob, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(T[:, :2], S[:, [0, 3]] + S[:, [1, 4]], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(T[:, 2], S[:, 6])
     # Parallel compression gives the same bits.
     np.testing.assert_array_equal(compressed_bits(X[:200], (1, 8, 8), n_jobs=2),
                                   compressed_bits(X[:200], (1, 8, 8), n_jobs=1))
@@ -89,9 +97,10 @@ def test_two_sided_too_likely_inputs_are_outliers():
 
 def test_invariant_to_units_and_robust_to_dependent_columns(gaussian):
     flow, X_cal, X_test, _ = gaussian
-    fs = FlowStatistics(FrozenEstimator(flow)).fit(X_cal)
+    fs = FlowStatistics(FrozenEstimator(flow), per_scale="split").fit(X_cal)
     S_cal, S_test = fs.transform(X_cal), fs.transform(X_test)
-    det = DensityOfStatesDetector(FrozenEstimator(flow), n_neighbors=None, random_state=0)
+    det = DensityOfStatesDetector(FrozenEstimator(flow), statistics="split", n_neighbors=None,
+                                  random_state=0)
     base = det.fit(X_cal).score_samples(X_test)
     # The same detector on statistics in other units (a scaled flow) ranks identically:
     # the second stage standardises. Checked directly on the second stage.
@@ -127,5 +136,51 @@ def test_unfrozen_flow_trains_on_the_rest(gaussian):
     X = np.r_[X_cal, X_test]
     det = DensityOfStatesDetector(TabularFlowDensity(**dict(_TAB, max_epochs=2)),
                                   random_state=0).fit(X)
-    assert det.calibration_statistics_.shape == (80, 4)
+    assert det.calibration_statistics_.shape == (80, 2)
+    # The distance statistic's reference: every row fit saw (flow rows and calibration
+    # rows), a calibration row leaving itself out.
+    from sklearn.preprocessing import StandardScaler
+    Xs = StandardScaler().fit_transform(X)
+    d = np.linalg.norm(Xs[:, None] - Xs[None], axis=2)
+    loo = np.log(np.sort(d, 1)[:, 1:6].mean(1))
+    cal_knn = np.sort(det.calibration_statistics_[:, 1])
+    rows = np.flatnonzero(np.isin(np.round(loo, 10), np.round(cal_knn, 10)))
+    assert len(rows) == 80
+    np.testing.assert_allclose(np.sort(loo[rows]), cal_knn, rtol=1e-10)
+    # A training row scored again leaves itself out too (fit_predict is consistent).
+    np.testing.assert_allclose(det.sample_statistics(X)[:, 1], loo, rtol=1e-8)
     assert det.predict(X[:10]).shape == (10,)
+
+
+def test_knn_distance_in_input_and_latent_space(gaussian):
+    flow, X_cal, X_test, _ = gaussian
+    from sklearn.preprocessing import StandardScaler
+    det = DensityOfStatesDetector(FrozenEstimator(flow), random_state=0).fit(X_cal)
+    S = det.sample_statistics(X_test)
+    assert det.statistic_names_ == ["log_lik_0", "log_knn_distance"]
+    ref = StandardScaler().fit(X_cal)
+    d = np.linalg.norm(ref.transform(X_test)[:, None] - ref.transform(X_cal)[None], axis=2)
+    np.testing.assert_allclose(S[:, 1], np.log(np.sort(d, 1)[:, :5].mean(1)), rtol=1e-10)
+    # Calibration rows leave themselves out of their neighbours (a frozen flow).
+    d_cal = np.linalg.norm(ref.transform(X_cal)[:, None] - ref.transform(X_cal)[None], axis=2)
+    np.testing.assert_allclose(det.calibration_statistics_[:, 1],
+                               np.log(np.sort(d_cal, 1)[:, 1:6].mean(1)), rtol=1e-10)
+    assert det.neighbor_scaler_ is not None
+    # Latent space: the distance between prior-normalised latents.
+    lat = DensityOfStatesDetector(FrozenEstimator(flow), neighbor_space="latent",
+                                  random_state=0).fit(X_cal)
+    z_test = flow.flow_pass(X_test).latents_normalized[0].reshape(len(X_test), -1)
+    z_cal = flow.flow_pass(X_cal).latents_normalized[0].reshape(len(X_cal), -1)
+    dz = np.linalg.norm(z_test[:, None] - z_cal[None], axis=2)
+    np.testing.assert_allclose(lat.sample_statistics(X_test)[:, 1],
+                               np.log(np.sort(dz, 1)[:, :5].mean(1)), rtol=1e-8)
+    assert lat.neighbor_scaler_ is None
+    # Pixel inputs are compared as they are (no standardisation).
+    X, _ = load_digits_images()
+    glow = GlowDensity((1, 8, 8), n_levels=2, n_steps=1, hidden_channels=8, max_epochs=1,
+                       random_state=0).fit(X[:300])
+    pix = DensityOfStatesDetector(FrozenEstimator(glow), random_state=0).fit(X[300:500])
+    assert pix.neighbor_scaler_ is None
+    dp = np.linalg.norm(X[500:520, None].astype(float) - X[None, 300:500], axis=2)
+    np.testing.assert_allclose(pix.sample_statistics(X[500:520])[:, -1],
+                               np.log(np.sort(dp, 1)[:, :5].mean(1)), rtol=1e-10)

@@ -142,7 +142,8 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         X_fit, X_cal = split_calibration(X, self.calibration_fraction, rng, frozen)
         self._fit_models(X_fit, rng)
         X_cal = self._calibration_rows(X_cal, rng)
-        stats = self._calibrate(X_fit, X_cal, self._calibration_statistics(X_cal), rng)
+        stats = self._calibrate(X_fit, X_cal, self._calibration_statistics(X_fit, X_cal, rng),
+                                rng)
         self.calibration_statistics_ = stats
         self.bootstrap_seed_ = int(rng.randint(np.iinfo(np.int32).max))
         self.offset_ = float(np.percentile(self._calibration_scores(stats),
@@ -166,10 +167,11 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         """Per-sample statistics of validated ``X`` (first axis = samples)."""
         raise NotImplementedError
 
-    def _calibration_statistics(self, X):
-        """Statistics of the calibration rows (a detector whose statistics compare a
-        row with reference rows may need to leave the row itself out)."""
-        return self._statistics(X)
+    def _calibration_statistics(self, X_fit, X_cal, rng):
+        """Statistics of the calibration rows ``X_cal`` (a detector whose statistics
+        compare a row with reference rows, e.g. the rows of ``X_fit``, fits them here
+        and leaves the row itself out)."""
+        return self._statistics(X_cal)
 
     def _calibrate(self, X_fit, X_cal, stats, rng):
         """Fit what the score needs from the calibration statistics; returns the

@@ -24,6 +24,8 @@ _N_FOLDS = 5
 _REG_COVAR = 1e-3
 # Reference rows of the k-NN distance statistic (memory: rows x features floats).
 _MAX_REFERENCE = 5000
+# A nearest neighbour this much closer than the next one is the input itself.
+_DUPLICATE_RTOL = 1e-6
 
 
 class DensityOfStatesDetector(BaseFlowDetector):
@@ -31,9 +33,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
 
     Do not threshold one statistic of the flow (its likelihood): compute several
     statistics of each input from one flow pass (:class:`~skood.statistics.FlowStatistics`:
-    per-scale prior terms and log-determinants, normalised latent norms, the
-    compressed length of images, optionally a reference model's likelihood),
-    standardise them, and fit a density to their joint distribution on
+    the log-likelihood term of each scale, the compressed length of images,
+    optionally a reference model's likelihood), add the distance to the nearest
+    in-distribution training inputs, standardise them, and fit a density to
+    their joint distribution on
     in-distribution rows the flow did not train on (Morningstar et al.'s
     "density of states"). An input is atypical when its statistics are, in
     *either* direction: an input far more likely than the in-distribution range
@@ -46,7 +49,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
     statistics). ``offset_`` is set on out-of-fold calibration scores, since
     in-sample density scores are optimistic. Which statistics, the
     standardisation and the density are choices of this reconstruction, exposed
-    as parameters.
+    as parameters. The defaults keep the density low-dimensional (one term per
+    scale rather than three: a density of few statistics is estimated well from
+    the few hundred held-out rows there usually are) and add the distance
+    statistic of classical detectors, measured in input space.
 
     Parameters
     ----------
@@ -54,6 +60,12 @@ class DensityOfStatesDetector(BaseFlowDetector):
         A skood density estimator (unfitted, or fitted in a
         :class:`sklearn.frozen.FrozenEstimator`). ``None`` fits a
         :class:`~skood.density.TabularFlowDensity`.
+    statistics : {"terms", "split"}, default="terms"
+        The flow's statistics (``per_scale`` of
+        :class:`~skood.statistics.FlowStatistics`): ``"terms"``, one
+        log-likelihood term per scale; ``"split"``, per scale its prior term,
+        log-determinant and normalised latent norm (Morningstar et al.'s Glow
+        statistics, three times as many columns).
     compression : {"auto", "png", "webp", "jpeg2000", "min"} or None, default="auto"
         Adds the compressed length of each image (``"auto"``: PNG for pixel flows,
         none for other data); see :class:`~skood.statistics.FlowStatistics`.
@@ -67,12 +79,22 @@ class DensityOfStatesDetector(BaseFlowDetector):
         score is a normality but not a log-density.
     n_neighbors : int or None, default=5
         Adds ``log_knn_distance``: the log of the mean Euclidean distance to the
-        ``n_neighbors`` nearest of the flow's training rows (at most 5000, drawn
-        by ``random_state``) in the flow's prior-normalised latent space, where
-        in-distribution data are N(0, I) and distances are comparable. The
-        distance statistic of classical detectors (k-NN, LOF), measured in the
-        flow's own representation; it carries small data sets, where the flow's
-        likelihood statistics are noisy. ``None``: left out.
+        ``n_neighbors`` nearest of the rows passed to ``fit`` (the flow's
+        training rows and the calibration rows; at most 5000, the calibration
+        rows first, the rest drawn by ``random_state``); an input identical to
+        one of them (a calibration row, a training row scored again) leaves
+        that row out. The distance statistic of classical detectors (k-NN, LOF): it
+        carries small data sets, where the flow's likelihood statistics are
+        noisy, and catches inputs far from every training input that a flow
+        still finds likely. ``None``: left out.
+    neighbor_space : {"input", "latent"}, default="input"
+        Where the distance is measured. ``"input"``: the inputs themselves
+        (pixels as they are; other features standardised by the reference rows'
+        mean and standard deviation), as classical k-NN detectors do.
+        ``"latent"``: the flow's prior-normalised latents, where
+        in-distribution data are N(0, I); a flow's latents are not a space where
+        near means similar (they whiten away the large-scale structure that
+        makes two images alike), so this is usually the weaker choice.
     max_components : int, default=5
         Largest mixture tried (``"gmm"``); capped so that each component has at
         least 10 calibration rows per statistic.
@@ -103,7 +125,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
         Names of the statistics' columns (``statistics_``'s, then
         ``log_knn_distance``).
     neighbors_ : NearestNeighbors or None
-        The reference latents of the k-NN distance statistic.
+        The reference points of the k-NN distance statistic.
+    neighbor_scaler_ : StandardScaler or None
+        Standardisation of non-pixel inputs before the distance
+        (``neighbor_space="input"``).
     scaler_ : StandardScaler
         Standardisation of the statistics (fitted on the calibration rows).
     density_ : estimator
@@ -129,17 +154,19 @@ class DensityOfStatesDetector(BaseFlowDetector):
     >>> flow = TabularFlowDensity(n_layers=2, max_epochs=5, random_state=0)
     >>> det = DensityOfStatesDetector(flow, random_state=0).fit(X)
     >>> det.statistic_names_
-    ['log_prior_0', 'logdet_0', 'latent_norm_0', 'log_knn_distance']
+    ['log_lik_0', 'log_knn_distance']
     >>> det.predict([[6.0, 6.0, 6.0], X[1]])
     array([-1,  1])
     """
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
+        "statistics": [StrOptions({"terms", "split"})],
         "compression": [StrOptions({"auto", "png", "webp", "jpeg2000", "min"}), None],
         "reference": [HasMethods(["flow_pass"]), None],
         "density": [StrOptions(set(_DENSITIES))],
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "neighbor_space": [StrOptions({"input", "latent"})],
         "max_components": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
     }
@@ -148,10 +175,12 @@ class DensityOfStatesDetector(BaseFlowDetector):
         self,
         flow=None,
         *,
+        statistics="terms",
         compression="auto",
         reference=None,
         density="gmm",
         n_neighbors=5,
+        neighbor_space="input",
         max_components=5,
         n_jobs=None,
         calibration_fraction=0.2,
@@ -159,10 +188,12 @@ class DensityOfStatesDetector(BaseFlowDetector):
         random_state=None,
     ):
         self.flow = flow
+        self.statistics = statistics
         self.compression = compression
         self.reference = reference
         self.density = density
         self.n_neighbors = n_neighbors
+        self.neighbor_space = neighbor_space
         self.max_components = max_components
         self.n_jobs = n_jobs
         self.calibration_fraction = calibration_fraction
@@ -172,34 +203,61 @@ class DensityOfStatesDetector(BaseFlowDetector):
     def _fit_models(self, X, rng):
         self.flow_ = fit_flow(self.flow, X)
         self.statistics_ = FlowStatistics(
-            FrozenEstimator(self.flow_), compression=self.compression,
-            reference=self.reference, n_jobs=self.n_jobs,
+            FrozenEstimator(self.flow_), per_scale=self.statistics,
+            compression=self.compression, reference=self.reference, n_jobs=self.n_jobs,
         ).fit(X[:2])  # a frozen flow: fit only records the statistics' names
-        self.neighbors_ = None
         names = list(self.statistics_.get_feature_names_out())
         self.statistic_names_ = names + ([] if self.n_neighbors is None else ["log_knn_distance"])
-        if self.n_neighbors is not None:
-            ref = X if len(X) <= _MAX_REFERENCE else X[np.sort(
-                rng.choice(len(X), _MAX_REFERENCE, replace=False))]
-            # A frozen flow calibrates on its own reference rows: one more neighbour, so
-            # each calibration row can leave itself out.
-            k = min(self.n_neighbors + isinstance(self.flow, FrozenEstimator), len(ref))
-            self.neighbors_ = NearestNeighbors(n_neighbors=k).fit(_flat_latents(
-                self.flow_.flow_pass(ref, latents=True)))
 
-    def _statistics(self, X, calibration=False):
-        out = self.flow_.flow_pass(X, latents=True)
+    def _fit_neighbors(self, X_fit, X_cal, rng):
+        """Reference points of the distance: every row ``fit`` saw, at most 5000
+        (the calibration rows first)."""
+        parts = [X_cal if len(X_cal) <= _MAX_REFERENCE else X_cal[np.sort(
+            rng.choice(len(X_cal), _MAX_REFERENCE, replace=False))]]
+        n_more = min(len(X_fit), _MAX_REFERENCE - len(parts[0]))
+        if X_fit is not X_cal and n_more > 0:  # rows held out from the flow's rows
+            parts.append(X_fit[np.sort(rng.choice(len(X_fit), n_more, replace=False))])
+        ref = np.concatenate(parts)
+        self.neighbor_scaler_ = None
+        if self.neighbor_space == "input" and self.flow_.pixel_scale_ == "continuous":
+            self.neighbor_scaler_ = StandardScaler().fit(ref)
+        k = min(self.n_neighbors + 1, len(ref))  # one more: a row can leave itself out
+        points = self._neighbor_points(ref, self._pass(ref) if self._latent_knn() else None)
+        self.neighbors_ = NearestNeighbors(n_neighbors=k).fit(points)
+
+    def _latent_knn(self):
+        return self.n_neighbors is not None and self.neighbor_space == "latent"
+
+    def _pass(self, X):
+        return self.flow_.flow_pass(X, latents=self.statistics_.needs_latents
+                                    or self._latent_knn())
+
+    def _neighbor_points(self, X, output):
+        if self.neighbor_space == "latent":
+            return _flat_latents(output)
+        X = np.asarray(X, dtype=np.float64)
+        return X if self.neighbor_scaler_ is None else self.neighbor_scaler_.transform(X)
+
+    def _statistics(self, X):
+        out = self._pass(X)
         S = self.statistics_.from_flow_pass(out, X)
-        if self.neighbors_ is None:
+        if self.n_neighbors is None:
             return S
-        dist = self.neighbors_.kneighbors(_flat_latents(out))[0]
-        # Calibration rows that are reference rows have themselves at distance 0.
-        leave_one_out = calibration and isinstance(self.flow, FrozenEstimator)
-        dist = dist[:, 1:] if leave_one_out else dist[:, : self.n_neighbors]
+        dist = self.neighbors_.kneighbors(self._neighbor_points(X, out))[0]
+        k = min(self.n_neighbors, dist.shape[1] - 1)
+        # An input identical to a reference row (a calibration row, a training row
+        # scored again) leaves that row out, as the calibration rows do: being a
+        # training input is no evidence of being atypically close to the data.
+        # (Brute-force distances of identical inputs are zero up to round-off.)
+        same = dist[:, 0] <= _DUPLICATE_RTOL * dist[:, 1]
+        dist = np.where(same[:, None], dist[:, 1:k + 1], dist[:, :k])
         return np.column_stack([S, np.log(np.maximum(dist.mean(1), 1e-300))])
 
-    def _calibration_statistics(self, X):
-        return self._statistics(X, calibration=True)
+    def _calibration_statistics(self, X_fit, X_cal, rng):
+        self.neighbors_ = self.neighbor_scaler_ = None
+        if self.n_neighbors is not None:
+            self._fit_neighbors(X_fit, X_cal, rng)
+        return self._statistics(X_cal)
 
     def _calibrate(self, X_fit, X_cal, S, rng):
         self.scaler_ = StandardScaler().fit(S)

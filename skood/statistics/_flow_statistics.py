@@ -16,19 +16,28 @@ _CODECS = {"png", "webp", "jpeg2000", "min"}
 class FlowStatistics(TransformerMixin, BaseEstimator):
     """Named per-sample statistics of a (fitted or frozen) flow, from one flow pass.
 
-    For each scale ``l`` of the flow (finest first) three columns:
+    ``per_scale="terms"`` (default): one column per scale ``l`` of the flow
+    (finest first), ``log_lik_l``, scale ``l``'s contribution to the
+    log-likelihood (the log-determinant of its block of layers plus the prior
+    log-density of the latents it factors out). The terms sum to ``log p(x)``.
+    They are properties of the density's hierarchy (Schirrmeister et al.: the
+    first scales model local pixel correlations, the last scale the global
+    content), and they do not depend on how a flow shares a scale's term
+    between its log-determinant and its prior.
+
+    ``per_scale="split"``: three columns per scale,
 
     - ``log_prior_l``: the prior log-density of the latents factored out at
       scale ``l``;
     - ``logdet_l``: the log-determinant of scale ``l``'s block of layers (scale 0
       also holds the pre-transform's);
     - ``latent_norm_l``: ``||z_hat_l||^2 / d_l``, the mean squared
-      prior-normalised latent (about 1 for typical in-distribution inputs).
+      prior-normalised latent (about 1 for typical in-distribution inputs);
 
-    ``log_prior_l + logdet_l`` is scale ``l``'s log-likelihood term and the
-    terms sum to ``log p(x)``, so the log-likelihood and its per-scale split are
-    linear functions of these columns (kept out to avoid exactly dependent
-    columns). Optional columns:
+    ``log_prior_l + logdet_l`` is scale ``l``'s term (Morningstar et al.'s
+    statistics of a Glow, per scale). The log-likelihood itself is a sum of
+    columns in both cases and is kept out, to avoid exactly dependent columns.
+    Optional columns:
 
     - ``compressed_bits``: the lossless compressed length of the input in bits
       per dimension (Serrà et al.'s universal reference; pixel flows only),
@@ -46,6 +55,9 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
         A skood density estimator with ``flow_pass`` (unfitted, or fitted in a
         ``FrozenEstimator``). ``None`` fits a
         :class:`~skood.density.TabularFlowDensity`.
+    per_scale : {"terms", "split"}, default="terms"
+        ``"terms"``: one log-likelihood term per scale; ``"split"``: its prior
+        term, log-determinant and normalised latent norm.
     compression : {"auto", "png", "webp", "jpeg2000", "min"} or None, default="auto"
         Codec of the ``compressed_bits`` column. ``"auto"``: ``"png"`` for pixel
         flows (``pixel_scale_`` other than ``"continuous"``), no column for
@@ -76,6 +88,8 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
     >>> X = np.random.RandomState(0).normal(size=(300, 4))
     >>> stats = FlowStatistics(TabularFlowDensity(n_layers=2, max_epochs=2, random_state=0))
     >>> stats.fit(X).get_feature_names_out()
+    array(['log_lik_0'], dtype=object)
+    >>> stats.set_params(per_scale="split").fit(X).get_feature_names_out()
     array(['log_prior_0', 'logdet_0', 'latent_norm_0'], dtype=object)
     >>> model = make_pipeline(stats, StandardScaler(), GaussianMixture(random_state=0))
     >>> model.fit(X).score_samples(X[:3]).shape
@@ -84,13 +98,16 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "flow": [HasMethods(["fit", "flow_pass"]), None],
+        "per_scale": [StrOptions({"terms", "split"})],
         "compression": [StrOptions(_CODECS | {"auto"}), None],
         "reference": [HasMethods(["flow_pass"]), None],
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, flow=None, *, compression="auto", reference=None, n_jobs=None):
+    def __init__(self, flow=None, *, per_scale="terms", compression="auto", reference=None,
+                 n_jobs=None):
         self.flow = flow
+        self.per_scale = per_scale
         self.compression = compression
         self.reference = reference
         self.n_jobs = n_jobs
@@ -123,8 +140,9 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
                 "pixel_scale_='continuous'. Use compression=None."
             )
         self.compression_ = codec
-        names = [f"{kind}_{s}" for s in range(len(self.flow_.latent_shapes_))
-                 for kind in ("log_prior", "logdet", "latent_norm")]
+        kinds = ("log_lik",) if self.per_scale == "terms" else (
+            "log_prior", "logdet", "latent_norm")
+        names = [f"{kind}_{s}" for s in range(len(self.flow_.latent_shapes_)) for kind in kinds]
         if codec is not None:
             names.append("compressed_bits")
         if self.reference is not None:
@@ -146,17 +164,22 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype="numeric", reset=False)
-        return self.from_flow_pass(self.flow_.flow_pass(X, latents=True), X)
+        return self.from_flow_pass(self.flow_.flow_pass(X, latents=self.needs_latents), X)
+
+    @property
+    def needs_latents(self):
+        """Whether :meth:`from_flow_pass` reads the pass's latents (``"split"``)."""
+        return self.per_scale == "split"
 
     def from_flow_pass(self, output, X):
-        """Statistics from a flow pass already made (``flow_.flow_pass(X, latents=True)``).
+        """Statistics from a flow pass already made (``flow_.flow_pass(X)``).
 
         Lets a caller that also needs the latents make one pass.
 
         Parameters
         ----------
         output : FlowOutput
-            The pass over ``X``, with latents.
+            The pass over ``X``, with latents if :attr:`needs_latents`.
         X : ndarray of shape (n_samples, n_features)
             The validated inputs of that pass (for the compression and reference).
 
@@ -165,11 +188,14 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
         S : ndarray of shape (n_samples, n_statistics)
         """
         out = output
-        cols = []
-        for s, z in enumerate(out.latents_normalized):
-            z = z.reshape(len(z), -1)
-            cols += [out.log_prior_per_scale[:, s], out.logdet_per_scale[:, s],
-                     np.mean(z**2, axis=1)]
+        if self.per_scale == "terms":
+            cols = list(out.log_prob_per_scale.T)
+        else:
+            cols = []
+            for s, z in enumerate(out.latents_normalized):
+                z = z.reshape(len(z), -1)
+                cols += [out.log_prior_per_scale[:, s], out.logdet_per_scale[:, s],
+                         np.mean(z**2, axis=1)]
         if self.compression_ is not None:
             pixels = X if self.flow_.pixel_scale_ == "uint8" else np.asarray(X) * 255.0
             bits = compressed_bits(pixels, self.flow_.input_shape_, self.compression_,
