@@ -115,37 +115,23 @@ def _n_pca(task):
 
 
 def _group_aurocs(det, X_id, X_ood, s_id, s_ood):
-    """Group AUROC per group size.
+    """Group AUROC per group size: :func:`skood.metrics.group_aurocs` on the task.
 
     skood detectors score groups with their own group statistic, from one flow
     pass per test set (:meth:`sample_statistics`) shared by every group size;
     detectors without one (the classical baselines) score a group by the mean of
     its point-wise normality ``s_id`` / ``s_ood``, so every detector is compared
-    as a group test on the same groups.
+    as a group test on the same groups (ID groups seeded 1, OOD groups 2).
 
     Returns
     -------
     dict
         ``{"group_auroc_m<M>": auroc}`` for each size in :data:`GROUP_SIZES`.
     """
-    if hasattr(det, "sample_statistics"):
-        stats_id, stats_ood = det.sample_statistics(X_id), det.sample_statistics(X_ood)
+    from skood.metrics import group_aurocs
 
-        def group_scores(stats, groups):
-            return np.asarray(det.score_statistics(stats, groups=groups), dtype=np.float64)
-    else:
-        stats_id, stats_ood = np.asarray(s_id), np.asarray(s_ood)
-
-        def group_scores(scores, groups):
-            return scores[groups].mean(axis=1)
-
-    out = {}
-    for m in GROUP_SIZES:
-        g_id = make_groups(len(X_id), m, random_state=1)
-        g_ood = make_groups(len(X_ood), m, random_state=2)
-        out[f"group_auroc_m{m}"] = group_auroc(group_scores(stats_id, g_id),
-                                               group_scores(stats_ood, g_ood))
-    return out
+    return group_aurocs(det, X_id, X_ood, group_sizes=GROUP_SIZES, scores_id=s_id,
+                        scores_ood=s_ood, random_state=1)
 
 
 def run_task(task, *, epochs=5, quick=False, cache_dir=None, log=print, n_cal=1000,

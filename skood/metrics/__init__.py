@@ -61,8 +61,12 @@ Groups
     :func:`group_auroc`.
 Two-score oracle
     :func:`dual_threshold_auroc`.
+Comparison
+    :func:`compare_detectors` (fit several detectors, one table of metrics),
+    :func:`group_aurocs` (group AUROC per group size of one fitted detector).
 """
 
+from ._compare import compare_detectors, group_aurocs
 from ._dual_threshold import dual_threshold_auroc
 from ._groups import group_auroc, group_labels_from_indices, make_groups
 from ._pyod import from_pyod, to_pyod
@@ -96,12 +100,14 @@ __all__ = [
     "auroc",
     "auroc_id_ood",
     "auroc_scorer",
+    "compare_detectors",
     "dual_threshold_auroc",
     "evaluate_id_ood",
     "fpr_at_95_tpr",
     "fpr_at_tpr",
     "from_pyod",
     "group_auroc",
+    "group_aurocs",
     "group_labels_from_indices",
     "inlier_mask",
     "make_groups",

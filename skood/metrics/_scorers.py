@@ -35,6 +35,19 @@ def _is_pyod_model(estimator):
     )
 
 
+def _check_not_pyod(estimator, what="an OOD scorer"):
+    """Raise ``TypeError`` naming :class:`skood.adapters.PyODAdapter` for a PyOD model."""
+    if _is_pyod_model(estimator):
+        name = type(estimator).__name__
+        raise TypeError(
+            f"{name} looks like a PyOD detector: its decision_function is outlyingness "
+            f"(higher = more outlying), the opposite of the normality {what} "
+            f"needs. Wrap it with skood.adapters.PyODAdapter ("
+            f"`from skood.adapters import PyODAdapter`; PyODAdapter({name}(...))), whose "
+            f"score_samples is -decision_function."
+        )
+
+
 def _normality_scores(estimator, X):
     """Normality scores of a fitted estimator: ``score_samples``, else ``decision_function``.
 
@@ -43,15 +56,7 @@ def _normality_scores(estimator, X):
     outlier detectors (they subclass ``BaseEstimator`` and set the tag), so
     they are refused first: a silent fallback would invert the metric.
     """
-    if _is_pyod_model(estimator):
-        name = type(estimator).__name__
-        raise TypeError(
-            f"{name} looks like a PyOD detector: its decision_function is outlyingness "
-            f"(higher = more outlying), the opposite of the normality an OOD scorer "
-            f"needs. Wrap it with skood.adapters.PyODAdapter ("
-            f"`from skood.adapters import PyODAdapter`; PyODAdapter({name}(...))), whose "
-            f"score_samples is -decision_function."
-        )
+    _check_not_pyod(estimator)
     for method in ("score_samples", "decision_function"):
         if hasattr(estimator, method):
             return np.asarray(getattr(estimator, method)(X), dtype=np.float64).ravel()
