@@ -1,8 +1,8 @@
 """Sphinx configuration of skood's documentation site.
 
 Build it with ``make docs`` (warnings are errors; the gallery in ``examples/`` runs).
-The API reference is generated from the public modules' ``__all__`` each build
-(see :func:`write_api_pages`), so a name added to a module appears without editing
+The API reference is generated from the public modules' ``__all__`` when each build
+starts (see :func:`write_api_pages`), so a name added to a module appears without editing
 these files, and a module that does not exist is left out.
 """
 
@@ -98,15 +98,17 @@ def _kind(obj):
     return None
 
 
-def write_api_pages(out_dir=HERE / "api"):
-    """Write ``api/<module>.rst`` for every importable module of :data:`API_MODULES`.
+def write_api_pages(out_dir=HERE / "api", modules=None):
+    """Write ``<out_dir>/skoodNN_<module>.rst`` for every importable module.
 
-    Returns the names of the modules documented.
+    ``modules`` defaults to :data:`API_MODULES`. Returns the names of the modules
+    documented.
     """
+    modules = API_MODULES if modules is None else modules
     for old in out_dir.glob("skood*.rst"):
         old.unlink()
     documented = []
-    for order, (name, title) in enumerate(API_MODULES):
+    for order, (name, title) in enumerate(modules):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -136,8 +138,6 @@ def write_api_pages(out_dir=HERE / "api"):
         documented.append(name)
     return documented
 
-
-API_DOCUMENTED = write_api_pages()
 
 # --- Markdown pages (MyST) ---------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "colon_fence"]
@@ -183,23 +183,34 @@ html_show_sourcelink = False
 _LINK = re.compile(r"\]\((?!path:|[a-z][a-z0-9+.-]*://|#)([^)\s#]+)((?:#[^)\s]*)?)\)")
 
 
-def _outside_links_to_downloads(app, docname, source):
-    if app.env.doc2path(docname).suffix != ".md":
-        return
-    doc_dir = Path(app.env.doc2path(docname)).parent
+def outside_links_to_downloads(text, doc_dir):
+    """``text`` with its links to ``.md`` / ``.rst`` files outside docs/ as ``path:`` links."""
 
     def fix(match):
-        target = (doc_dir / match.group(1)).resolve()
+        target = (Path(doc_dir) / match.group(1)).resolve()
         is_source = target.suffix in (".md", ".rst")
         if is_source and target.is_file() and HERE not in target.parents:
             return f"](path:{match.group(1)})"
         return match.group(0)
 
-    source[0] = _LINK.sub(fix, source[0])
+    return _LINK.sub(fix, text)
+
+
+def _source_read(app, docname, source):
+    path = Path(app.env.doc2path(docname))
+    if path.suffix == ".md":
+        source[0] = outside_links_to_downloads(source[0], path.parent)
+
+
+def _api_pages(app, config):
+    documented = write_api_pages()
+    print("API reference: " + ", ".join(documented))
 
 
 def setup(app):
-    app.connect("source-read", _outside_links_to_downloads)
+    # Before Sphinx lists the source files (and autosummary writes its stubs).
+    app.connect("config-inited", _api_pages)
+    app.connect("source-read", _source_read)
 
 
 # Third-party deprecation chatter is not a documentation problem.
