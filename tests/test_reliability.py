@@ -228,3 +228,68 @@ def test_kl_group_threshold_memory_is_bounded_and_results_identical(digits):
     # working_memory (64 MiB at most), a few MiB.
     assert peaks[2] < 12, peaks
     assert peaks[1024] < 30, peaks
+
+
+# -- checkpoints of long fits -----------------------------------------------------------
+class _CrashAt:
+    """An auxiliary loss of 0 that crashes (or presses Ctrl-C) on a given training step."""
+
+    calls = 0
+
+    def __init__(self, at, error=RuntimeError):
+        self.at, self.error = at, error
+
+    def __call__(self, module, n_rows):
+        type(self).calls += 1
+        if type(self).calls == self.at:
+            raise self.error("simulated crash")
+        return 0.0
+
+
+@pytest.mark.parametrize("make, data, early", [
+    (lambda **kw: TabularFlowDensity(**{**_TAB, "max_epochs": 4, "batch_size": 32}, **kw),
+     "vectors", False),
+    (lambda **kw: TabularFlowDensity(**{**_TAB, "max_epochs": 4, "batch_size": 32},
+                                     early_stopping=True, n_iter_no_change=3, **kw),
+     "vectors", True),
+    (lambda **kw: GlowDensity(**{**_GLOW, "max_epochs": 3, "batch_size": 50}, **kw),
+     "digits", False),
+])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_fit_resumes_from_the_last_completed_epoch(make, data, early, error, vectors, digits,
+                                                   tmp_path):
+    X = vectors if data == "vectors" else digits[:200]
+    steps_per_epoch = -(-int(len(X) * (0.9 if early else 1.0)) // (32 if data == "vectors" else 50))
+    never = _CrashAt(at=0)
+    reference = make(auxiliary_loss=never).fit(X)  # the uninterrupted fit
+
+    _CrashAt.calls = 0
+    crashing = make(auxiliary_loss=_CrashAt(at=2 * steps_per_epoch + 2, error=error),
+                    checkpoint_dir=tmp_path)
+    with pytest.raises(error):
+        crashing.fit(X)  # crashes during the third epoch: two are checkpointed
+    assert (tmp_path / "skood-checkpoint.pt").exists()
+    assert not hasattr(crashing, "net_")
+
+    _CrashAt.calls = 0
+    resumed = make(auxiliary_loss=never, checkpoint_dir=tmp_path).fit(X)
+    trained_steps = _CrashAt.calls
+    assert trained_steps == (reference.n_iter_ - 2) * steps_per_epoch  # epochs 1-2 not redone
+    assert resumed.n_iter_ == reference.n_iter_
+    np.testing.assert_array_equal(
+        [h["train_loss"] for h in resumed.history_], [h["train_loss"] for h in reference.history_])
+    np.testing.assert_array_equal(resumed.score_samples(X[:50]), reference.score_samples(X[:50]))
+    assert not (tmp_path / "skood-checkpoint.pt").exists()  # removed once the fit completed
+
+
+def test_a_checkpoint_of_another_fit_is_ignored(vectors, tmp_path):
+    _CrashAt.calls = 0
+    with pytest.raises(RuntimeError):
+        TabularFlowDensity(**{**_TAB, "max_epochs": 3, "batch_size": 32},
+                           auxiliary_loss=_CrashAt(at=6), checkpoint_dir=tmp_path).fit(vectors)
+    other = TabularFlowDensity(**{**_TAB, "max_epochs": 3, "batch_size": 32, "lr": 5e-4},
+                               checkpoint_dir=tmp_path)
+    with pytest.warns(UserWarning, match="belongs to another fit"):
+        other.fit(vectors)
+    fresh = TabularFlowDensity(**{**_TAB, "max_epochs": 3, "batch_size": 32, "lr": 5e-4})
+    np.testing.assert_array_equal(other.score_samples(vectors), fresh.fit(vectors).score_samples(vectors))

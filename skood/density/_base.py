@@ -1,6 +1,9 @@
 """The gateway from flows to detectors: skood's flow density estimators' shared base."""
 
+import hashlib
+import json
 import math
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -22,7 +25,14 @@ from ..utils._sklearn_compat import (
     _fit_context,
     get_chunk_n_rows,
 )
-from ._net import DensityNet, EarlyStop, FlowDensityModule, NLLLoss, SkipNonFiniteSteps
+from ._net import (
+    DensityNet,
+    EarlyStop,
+    EpochCheckpoint,
+    FlowDensityModule,
+    NLLLoss,
+    SkipNonFiniteSteps,
+)
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Working memory of a flow pass per input row, in units of the input's size: the
@@ -107,6 +117,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         "auxiliary_loss": [callable, None],
         "device": [str],
         "dtype": [StrOptions(set(_DTYPES))],
+        "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -137,23 +148,51 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             cuda = [self.device_] if self.device_.type == "cuda" else []
             with torch.random.fork_rng(devices=cuda):
                 torch.manual_seed(seed)
-                self.net_ = self._make_net(X, seed).initialize()
+                checkpoint = self._checkpoint(X, seed)
+                self.net_ = self._make_net(X, seed, checkpoint).initialize()
                 if self.init_from is None:
                     self._data_init(X)
                 else:
                     _load_weights(self.net_.module_, self.init_from.module_)
-                self._train(X)
+                done = 0 if checkpoint is None or checkpoint.resume is None else \
+                    int(checkpoint.resume["epoch"])
+                self.net_.partial_fit(self.to_tensor(X), None,
+                                      epochs=max(self.max_epochs - done, 0))
             self.n_iter_ = len(self.net_.history)
             self.history_ = self.net_.history
             self._check_trained(X)
         except BaseException:
-            # Interrupted (KeyboardInterrupt included) or failed: no half-fitted model.
+            # Interrupted (KeyboardInterrupt included) or failed: no half-fitted model
+            # (a checkpoint, if any, keeps the completed epochs for the next fit).
             discard_fitted(self)
             raise
+        if checkpoint is not None and os.path.exists(checkpoint.path):
+            os.remove(checkpoint.path)  # the fit completed: nothing to resume
         return self
 
-    def _train(self, X):
-        self.net_.partial_fit(self.to_tensor(X), None)
+    def _checkpoint(self, X, seed):
+        """The epoch-checkpoint callback of this fit (None without ``checkpoint_dir``),
+        holding the checkpoint to resume from when one matches this fit."""
+        if getattr(self, "checkpoint_dir", None) is None:
+            return None
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        # A checkpoint belongs to one fit: same class, training parameters, data and seed.
+        ignored = {"checkpoint_dir", "verbose", "device", "init_from", "auxiliary_loss"}
+        params = {k: repr(v) for k, v in sorted(self.get_params(deep=False).items())
+                  if k not in ignored}
+        digest = hashlib.sha256(json.dumps([type(self).__name__, params, seed,
+                                            list(X.shape), str(X.dtype)]).encode())
+        digest.update(np.ascontiguousarray(X).tobytes())
+        fingerprint = digest.hexdigest()
+        path = os.path.join(os.fspath(self.checkpoint_dir), "skood-checkpoint.pt")
+        resume = EpochCheckpoint.read(path, fingerprint)
+        if resume is None and os.path.exists(path):
+            warnings.warn(
+                f"Ignoring the checkpoint in {self.checkpoint_dir}: it belongs to another fit "
+                "(other parameters, data or random_state); starting from epoch 0.",
+                UserWarning,
+            )
+        return EpochCheckpoint(path, fingerprint, resume)
 
     def _remedies(self):
         clip = ("a smaller max_grad_norm" if self.max_grad_norm is not None
@@ -162,7 +201,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         return (f"Try a lower learning rate (lr), {clip}{dtype}, or check the input for "
                 "extreme values.")
 
-    def _make_net(self, X, seed):
+    def _make_net(self, X, seed, checkpoint=None):
         callbacks = [SkipNonFiniteSteps(self._remedies())]
         if self.max_grad_norm is not None:
             callbacks.append(GradientNormClipping(self.max_grad_norm))
@@ -174,6 +213,8 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             )
         if self.verbose:
             callbacks.append(ProgressBar())
+        if checkpoint is not None:
+            callbacks.append(checkpoint)  # last: after early stopping has updated its state
         module_params = {f"module__{k}": v for k, v in self._module_params(X).items()}
         return DensityNet(
             module=FlowDensityModule,

@@ -7,9 +7,13 @@ an auxiliary loss (e.g. Schirrmeister et al.'s outlier loss) enters through
 own ``GradientNormClipping``.
 """
 
+import json
+import os
+
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.history import History
 from torch import nn
 
 from ..exceptions import TrainingDivergedError
@@ -157,3 +161,86 @@ class SkipNonFiniteSteps(Callback):
                 f"Training diverged at epoch {len(net.history)}: every step gave a non-finite "
                 f"loss or gradient. {self.remedies}"
             )
+
+
+def _early_stopping_state(cb):
+    """The early-stopping state a resumed fit continues from: plain numbers (as JSON)
+    and the best weights (tensors), which ``torch.load(weights_only=True)`` reads."""
+    scalars = {"misses_": int(cb.misses_), "dynamic_threshold_": float(cb.dynamic_threshold_),
+               "best_epoch_": int(cb.best_epoch_)}
+    return {"scalars": json.dumps(scalars), "weights": cb.best_model_weights_}
+
+
+class EpochCheckpoint(Callback):
+    """Save the training state after every completed epoch, and resume from it.
+
+    The file holds the module's and the optimizer's ``state_dict``, the history,
+    the torch random generator's state (which drives the batch shuffling and the
+    dequantization noise) and the early-stopping counters, so that training
+    resumed from it continues exactly as if it had not stopped. It is written
+    atomically (a temporary file renamed over the previous one), read with
+    ``torch.load(weights_only=True)``, which loads tensors and plain containers
+    only, and tagged with a ``fingerprint`` of the model's parameters and data.
+
+    Parameters
+    ----------
+    path : str
+        Checkpoint file.
+    fingerprint : str
+        Identifies the fit the checkpoint belongs to.
+    resume : dict or None
+        A loaded checkpoint (:meth:`read`) to restore when training begins.
+    """
+
+    def __init__(self, path, fingerprint, resume=None):
+        self.path = path
+        self.fingerprint = fingerprint
+        self.resume = resume
+
+    @staticmethod
+    def read(path, fingerprint):
+        """The checkpoint at ``path`` if it belongs to the fit ``fingerprint``, else None."""
+        if not os.path.exists(path):
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
+            return None
+        return state
+
+    def on_train_begin(self, net, **kwargs):
+        state = self.resume
+        if state is None:
+            return
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        net.history = History(json.loads(state["history"]))
+        for _, cb in net.callbacks_:
+            if isinstance(cb, EarlyStopping) and state["early_stopping"] is not None:
+                saved = state["early_stopping"]
+                for name, value in json.loads(saved["scalars"]).items():
+                    setattr(cb, name, value)
+                cb.best_model_weights_ = saved["weights"]
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def on_epoch_end(self, net, **kwargs):
+        stopper = [cb for _, cb in net.callbacks_ if isinstance(cb, EarlyStopping)]
+        state = {
+            "fingerprint": self.fingerprint,
+            "epoch": len(net.history),
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": json.dumps(list(net.history)),
+            "early_stopping": _early_stopping_state(stopper[0]) if stopper else None,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": (torch.cuda.get_rng_state_all()
+                         if net.module_ is not None and _on_cuda(net) else None),
+        }
+        tmp = f"{self.path}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+
+def _on_cuda(net):
+    return torch.device(net.device).type == "cuda"

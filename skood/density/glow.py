@@ -78,6 +78,13 @@ class GlowDensity(BaseFlowDensity):
     device : str, default="cpu"
         Torch device, e.g. ``"cuda"``.
     dtype : {"float32", "float64"}, default="float32"
+    checkpoint_dir : str, path-like or None, default=None
+        Directory for a checkpoint of the training state (weights, optimizer,
+        epoch, random generator), written after every completed epoch. A ``fit``
+        that crashed or was interrupted resumes from the last completed epoch
+        when ``fit`` is called again with the same parameters, data and
+        ``random_state``, and gives the same model as an uninterrupted fit. The
+        checkpoint is deleted when ``fit`` completes.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and dequantization noise through a local
         generator; the global torch RNG is left untouched.
@@ -145,6 +152,7 @@ class GlowDensity(BaseFlowDensity):
         auxiliary_loss=None,
         device="cpu",
         dtype="float32",
+        checkpoint_dir=None,
         random_state=None,
         verbose=0,
     ):
@@ -167,6 +175,7 @@ class GlowDensity(BaseFlowDensity):
         self.auxiliary_loss = auxiliary_loss
         self.device = device
         self.dtype = dtype
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 

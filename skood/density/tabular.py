@@ -38,6 +38,13 @@ class TabularFlowDensity(BaseFlowDensity):
         :class:`~skood.density.GlowDensity`.
     device : str, default="cpu"
     dtype : {"float32", "float64"}, default="float32"
+    checkpoint_dir : str, path-like or None, default=None
+        Directory for a checkpoint of the training state (weights, optimizer,
+        epoch, random generator), written after every completed epoch. A ``fit``
+        that crashed or was interrupted resumes from the last completed epoch
+        when ``fit`` is called again with the same parameters, data and
+        ``random_state``, and gives the same model as an uninterrupted fit. The
+        checkpoint is deleted when ``fit`` completes.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 
@@ -89,6 +96,7 @@ class TabularFlowDensity(BaseFlowDensity):
         auxiliary_loss=None,
         device="cpu",
         dtype="float32",
+        checkpoint_dir=None,
         random_state=None,
         verbose=0,
     ):
@@ -106,6 +114,7 @@ class TabularFlowDensity(BaseFlowDensity):
         self.auxiliary_loss = auxiliary_loss
         self.device = device
         self.dtype = dtype
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
