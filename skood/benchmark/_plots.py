@@ -1,4 +1,7 @@
-"""ROC curves and score histograms of one benchmark task (PNG; needs matplotlib)."""
+"""ROC curves and score histograms of one benchmark task (PNG; needs matplotlib).
+
+Drawn with :mod:`skood.plotting`'s displays.
+"""
 
 from pathlib import Path
 
@@ -30,46 +33,31 @@ def plot_scores(task_name, scores, out_dir):
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    from sklearn.metrics import roc_curve
+    from skood.plotting import ROCCurvesDisplay, ScoreHistogramDisplay
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = task_name.replace("@", "_")
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    skood_names = [name for name, (*_, family) in scores.items() if family == "skood"]
-    for i, (name, (s_id, s_ood, _)) in enumerate(scores.items()):
-        y = np.r_[np.ones(len(s_id)), np.zeros(len(s_ood))]
-        fpr, tpr, _ = roc_curve(y, np.nan_to_num(np.r_[s_id, s_ood], neginf=-1e300))
-        ax.plot(fpr, tpr, lw=1.2, label=name, color=plt.cm.tab20(i % 20),
-                ls="-" if name in skood_names else "--")
-    ax.plot([0, 1], [0, 1], c="grey", lw=0.5)
-    ax.set(xlabel="FPR (OOD accepted)", ylabel="TPR (ID accepted)", title=f"{task_name}: ROC")
-    ax.legend(fontsize=7, loc="lower right")
+    ROCCurvesDisplay.from_predictions(scores, ax=ax, title=f"{task_name}: ROC")
     roc_path = out_dir / f"{stem}-roc.png"
     fig.savefig(roc_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
-    names = skood_names
+    names = [name for name, (*_, family) in scores.items() if family == "skood"]
     cols = 4
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, name in zip(axes.ravel(), names):
+    for i, (ax, name) in enumerate(zip(axes.ravel(), names)):
         s_id, s_ood, _ = scores[name]
-        both = np.r_[s_id, s_ood]
-        both = both[np.isfinite(both)]
-        lo, hi = np.percentile(both, [0.5, 99.5])
-        bins = np.linspace(lo, hi, 40)
-        ax.hist(np.clip(s_id, lo, hi), bins, alpha=0.6, density=True, label="ID")
-        ax.hist(np.clip(s_ood, lo, hi), bins, alpha=0.6, density=True, label="OOD")
-        ax.set_title(name, fontsize=8)
+        ScoreHistogramDisplay.from_predictions(s_id, s_ood, name=name, ax=ax, legend=i == 0)
+        ax.set_xlabel("")
         ax.tick_params(labelsize=6)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{task_name}: normality scores, ID vs OOD", fontsize=10)
     fig.tight_layout()
     hist_path = out_dir / f"{stem}-hist.png"
     fig.savefig(hist_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return [roc_path, hist_path]
-
