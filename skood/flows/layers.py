@@ -220,8 +220,13 @@ class InvConv1x1(Bijection):
         return self._perm_cache[1]
 
     def _factors(self):
-        lower = self.lower * self.mask + self.eye
-        upper = self.upper * self.mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
+        # = lower * mask + eye and upper * mask.T + diag(sign_s * exp(log_s)), the
+        # same numbers; tril / triu are single passes where the masked products were
+        # two (one over a transposed, strided mask), in the backward pass too.
+        lower = torch.tril(self.lower, -1)
+        lower.diagonal().add_(1.0)
+        upper = torch.triu(self.upper, 1)
+        upper.diagonal().add_(self.sign_s * torch.exp(self.log_s))
         return lower, upper
 
     def _compose(self):
