@@ -42,6 +42,7 @@ from skood.adapters import PyODAdapter
 from skood.datasets import get_data_home, list_adbench, load_adbench
 from skood.density import TabularFlowDensity
 from skood.detectors import (
+    DensityOfStatesDetector,
     KLDivergenceDetector,
     LIDLikelihoodDetector,
     LikelihoodDetector,
@@ -244,11 +245,11 @@ def run_dataset(name, seed, *, quick=False, data_home=None, log=print):
         f"{flow_s:.1f} s")
     frozen = FrozenEstimator(flow)
 
-    def record(det_name, family, det, extra_fit_s=0.0):
+    def record(det_name, family, det, extra_fit_s=0.0, X_fit=X_tr):
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter of the baselines
-            det.fit(X_tr)
+            det.fit(X_fit)
             t1 = time.perf_counter()
             scores = det.score_samples(X_te)
         t2 = time.perf_counter()
@@ -257,6 +258,13 @@ def run_dataset(name, seed, *, quick=False, data_home=None, log=print):
                          fit_s=round(t1 - t0 + extra_fit_s, 2), score_s=round(t2 - t1, 2)))
         log(f"    {det_name:18s} AUROC {roc:.3f}  AP {ap:.3f}")
 
+    # The default detector as a user runs it: its own flow (same configuration) on 80%
+    # of the flow's rows, the density of statistics on the other 20%.
+    n_own = len(X_flow) - int(round(0.2 * len(X_flow)))
+    dos = DensityOfStatesDetector(
+        TabularFlowDensity(**flow_params(n_own, X.shape[1], seed, quick=quick)),
+        random_state=seed)
+    record("Density of states", "skood", dos, X_fit=X_flow)
     for det_name, det in skood_detectors(frozen, seed, quick=quick).items():
         record(det_name, "skood", det, flow_s)
     for det_name, det in classical_detectors(seed).items():
@@ -327,11 +335,16 @@ def _verdict(summary):
     skood = {k: v for k, v in mean.items() if summary["family"][k] == "skood"}
     if not skood or "IsolationForest" not in mean:
         return "Target not evaluated (needs a skood detector and IsolationForest)."
+    iso = mean["IsolationForest"]
+    default = "Density of states"
     best = max(skood, key=skood.get)
-    met = skood[best] > mean["IsolationForest"]
-    return (f"Target (best skood detector's mean AUROC above IsolationForest's): "
-            f"**{'met' if met else 'not met'}** - {best} {skood[best]:.3f} vs "
-            f"IsolationForest {mean['IsolationForest']:.3f}.")
+    lines = [f"Best skood detector: {best} {skood[best]:.3f} (IsolationForest {iso:.3f})."]
+    if default in skood:
+        met = skood[default] >= iso + 0.02
+        lines.append(f"Target (the default detector's mean AUROC >= IsolationForest's + 0.02): "
+                     f"**{'met' if met else 'not met'}** - {default} {skood[default]:.3f} vs "
+                     f"{iso + 0.02:.3f}.")
+    return " ".join(lines)
 
 
 def to_markdown(summary, *, seeds, quick, wall_s, hardware):
