@@ -123,7 +123,7 @@ def write_api_pages(out_dir=HERE / "api", modules=None):
         heading = f"``{name}``: {title}"
         lines = [
             f".. _api-{name}:", "", heading, "=" * len(heading), "",
-            f".. automodule:: {name}", "   :no-members:", "   :no-index:", "",
+            f".. automodule:: {name}", "   :no-members:", "",
             f".. currentmodule:: {name}", "",
         ]
         for kind, members in groups.items():
