@@ -61,6 +61,14 @@ def test_any_memory_layout_fits_and_scores(vectors, tab, layout):
                                   TabularFlowDensity(**_TAB).fit(view.copy()).score_samples(view))
 
 
+def test_reversed_single_row_is_accepted(tab, vectors, glow, digits):
+    # NumPy calls a reversed axis of length 1 contiguous; torch still refuses its stride.
+    np.testing.assert_array_equal(tab.score_samples(vectors[:1][::-1]),
+                                  tab.score_samples(vectors[:1]))
+    np.testing.assert_array_equal(glow.score_samples(digits[:1][::-1].astype(float)),
+                                  glow.score_samples(digits[:1]))
+
+
 def test_reversed_views_through_a_detector(digits, glow):
     det = LikelihoodDetector(FrozenEstimator(glow)).fit(digits[400:600][::-1])
     X = digits[600:650]

@@ -304,7 +304,10 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
 
         Any memory layout is accepted (reversed or strided views, Fortran order).
         """
-        return torch.tensor(np.ascontiguousarray(X), dtype=self.dtype_, device=self.device_)
+        X = np.ascontiguousarray(X)
+        if any(s < 0 for s in X.strides):  # a reversed axis of length 1 counts as contiguous
+            X = X.copy()
+        return torch.tensor(X, dtype=self.dtype_, device=self.device_)
 
     def _chunks(self, n_samples):
         row_bytes = (_ACTIVATIONS_PER_FEATURE * self.n_features_in_
