@@ -25,7 +25,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from sklearn.frozen import FrozenEstimator
 

@@ -32,7 +32,7 @@ from skood.detectors import (
 )
 from skood.detectors.likelihood_ratio import mutate
 from skood.exceptions import TrainingDivergedError
-from skood.metrics import evaluate_id_ood, group_auroc, make_groups
+from skood.metrics import evaluate_id_ood
 
 from ._cache import fit_cached
 

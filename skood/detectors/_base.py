@@ -10,7 +10,7 @@ output: its per-sample statistics (``_statistics``), its point-wise score
 group (``_group_scores``; by default the group mean of point-wise normality).
 """
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
