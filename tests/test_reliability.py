@@ -301,3 +301,14 @@ def test_a_checkpoint_of_another_fit_is_ignored(vectors, tmp_path):
         other.fit(vectors)
     fresh = TabularFlowDensity(**{**_TAB, "max_epochs": 3, "batch_size": 32, "lr": 5e-4})
     np.testing.assert_array_equal(other.score_samples(vectors), fresh.fit(vectors).score_samples(vectors))
+
+
+def test_pandas_frames_are_accepted_and_feature_names_checked(vectors):
+    pd = pytest.importorskip("pandas")
+    cols = [f"x{i}" for i in range(vectors.shape[1])]
+    frame = pd.DataFrame(vectors, columns=cols)
+    det = LikelihoodDetector(TabularFlowDensity(**_TAB), random_state=0).fit(frame)
+    np.testing.assert_array_equal(det.feature_names_in_, cols)
+    np.testing.assert_array_equal(det.score_samples(frame), det.score_samples(vectors))
+    with pytest.raises(ValueError, match="feature names"):
+        det.score_samples(frame[cols[::-1]])
