@@ -173,9 +173,11 @@ def skood_detectors(frozen, seed, *, quick=False):
         "Typicality": TypicalityDetector(frozen, n_bootstrap=n_boot, random_state=seed),
         # Point-wise: a sample's D latent coordinates pooled against N(0, 1).
         "KL divergence": KLDivergenceDetector(frozen, n_bootstrap=n_boot, random_state=seed),
-        # Tabular D is small, so exact Jacobian spectra are affordable.
+        # "auto": exact Jacobian spectra up to 128 features, the matrix-free estimate on
+        # wider sets (exact costs 22x the fast one per point at D=512 and grows as D^3;
+        # benchmarks/results/perf_lid.md), so the wide ADBench sets finish.
         "Likelihood + LID": LIDLikelihoodDetector(
-            frozen, method="exact", n_reference=128 if quick else 512,
+            frozen, method="auto", n_reference=128 if quick else 512,
             n_calibration=64 if quick else 128, random_state=seed),
     }
 

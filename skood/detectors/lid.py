@@ -19,6 +19,13 @@ from .lid_calibration import (
 # smallest error against exact LID for every setting and scale measured in
 # benchmarks/results/lid_bench.md (0.5 adds a bias, 0 the full quadrature error).
 _FAST_SMOOTHING = 0.25
+# method="auto": the exact spectrum up to this many features, the fast one beyond.
+# Per point on the default tabular flow (benchmarks/results/perf_lid.md, 1 thread)
+# exact costs 0.4x the fast estimate at D=64, 1.3x at D=128, 3.3x at D=192, 5.4x at
+# 256 and 22x at 512 (D vector-Jacobian products and a D^3 SVD against a fixed
+# number of Lanczos steps): up to 128 it is at most a little dearer and has no
+# quadrature error.
+_AUTO_EXACT_MAX_FEATURES = 128
 # Training points from which the local-PCA neighbourhoods are drawn.
 _LPCA_POOL = 5000
 
@@ -59,7 +66,14 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         An unfitted skood density estimator (cloned and fitted in ``fit``), or a
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator`. ``None``
         uses :class:`~skood.density.TabularFlowDensity` with default parameters.
-    method : {"exact", "fast"}, default="exact"
+    method : {"auto", "exact", "fast"}, default="auto"
+        ``"auto"``: ``"exact"`` for at most 128 features, ``"fast"`` above (the
+        choice is stored in ``method_``). Up to 128 features the exact spectrum
+        costs at most about 1.3x the fast estimate per point; beyond, its cost
+        grows as ``D`` products and a ``D x D`` SVD per point (3.3x at 192
+        features, 22x at 512 on the default tabular flow, measured in
+        ``benchmarks/results/perf_lid.md``), so wide tabular data and images
+        (784 features for 28x28) get the fast estimate.
         ``"exact"``: the full Jacobian (``D`` reverse-mode products, computed
         once per point: the scale calibration only re-reads the cached singular
         values) and its singular values, as in the paper; integer LIDs.
@@ -128,6 +142,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     ----------
     flow_ : density estimator
         The fitted flow.
+    method_ : {"exact", "fast"}
+        The method used: ``method``, or what ``"auto"`` chose for ``n_features_in_``.
     log_threshold_ : float
         The scale ``r`` in use.
     calibration_target_ : float or None
@@ -168,7 +184,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "method": [StrOptions({"exact", "fast"})],
+        "method": [StrOptions({"auto", "exact", "fast"})],
         "log_threshold": [StrOptions({"auto"}), Interval(Real, -np.inf, np.inf, closed="neither")],
         "calibration": [StrOptions({"lpca", "plateau"})],
         "lpca_neighbors": [Interval(Integral, 2, None, closed="left"), None],
@@ -187,7 +203,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         self,
         flow=None,
         *,
-        method="exact",
+        method="auto",
         log_threshold="auto",
         calibration="lpca",
         lpca_neighbors=100,
@@ -224,6 +240,9 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     # -- the pipeline's hooks ---------------------------------------------------------
     def _calibration_rows(self, X, rng):
+        self.method_ = self.method
+        if self.method == "auto":
+            self.method_ = "exact" if self.n_features_in_ <= _AUTO_EXACT_MAX_FEATURES else "fast"
         if len(X) > self.n_reference:
             X = X[np.sort(rng.choice(len(X), self.n_reference, replace=False))]
         self.probe_seed_ = int(rng.randint(np.iinfo(np.int32).max))
@@ -253,7 +272,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     # -- LID machinery ---------------------------------------------------------------
     def _spectra(self, X):
         """Log-likelihoods and the spectral summary LID is read from, in one pass."""
-        if self.method == "exact":
+        if self.method_ == "exact":
             sv, log_prob = flow_singular_values(
                 self.flow_, X, chunk_size=self.chunk_size, batch_size=self.batch_size,
                 return_log_prob=True, verbose=self.verbose,
@@ -268,7 +287,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         return log_prob, (nodes, weights)
 
     def _lid(self, spectra, log_threshold):
-        if self.method == "exact":
+        if self.method_ == "exact":
             return lid_from_singular_values(spectra, log_threshold)
         nodes, weights = spectra
         return lid_from_quadrature(
@@ -277,7 +296,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     def _calibrate_scale(self, X_fit, X_buffer, stats, buffer, rng):
         spectra = _take(stats[1], buffer)
-        if self.method == "exact":
+        if self.method_ == "exact":
             log_s = np.log(np.maximum(spectra, np.finfo(np.float64).tiny))
             breakpoints, pad = log_s, 1.0
         else:
