@@ -84,7 +84,9 @@ def test_benchmark_command_writes_results(tmp_path, capsys):
     out = capsys.readouterr().out
     assert (results / "quick.md").exists() and (results / "quick.csv").exists()
     cached = sorted(p.name for p in (results / "cache").glob("*.joblib"))
-    assert [name.rsplit("-", 1)[0] for name in cached] == ["digits-background", "digits-glow"]
+    assert [name.rsplit("-", 1)[0] for name in cached] == ["digits-background",
+                                                            "digits-density-of-states",
+                                                            "digits-glow"]
     assert str(results / "quick.md") in out and str(results / "cache") in out
     assert "| digits | LOF (PCA) | classical |" in out
 
