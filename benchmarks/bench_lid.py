@@ -88,7 +88,7 @@ def _train(args, X_train):
 
 def main(argv=None):
     from skood.detectors import lid_calibration
-from skood.flows import spectral
+    from skood.flows import spectral
     from skood.datasets import load_fashion_mnist, load_mnist
     from skood.detectors.lid import _FAST_SMOOTHING, LIDLikelihoodDetector
     from skood.metrics import dual_threshold_auroc
@@ -287,7 +287,7 @@ from skood.flows import spectral
         f"{np.mean(np.abs(lid_exact_smooth - lid_exact)) / D:.4f}, the floor of the "
         "smoothing bias).",
         "",
-        f"| probes | steps | products per sample (JVP+VJP) | mean abs err / D | bias / D | "
+        "| probes | steps | products per sample (JVP+VJP) | mean abs err / D | bias / D | "
         f"hard step: err / D | step over 0.5 nats: err / D | AUROC LID | AUROC dual (oracle) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

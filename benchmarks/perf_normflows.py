@@ -290,7 +290,7 @@ def _median_range(ts, scale):
 def _table(title, unit, batches, times, names, ref, per_image):
     """One markdown table: a row per batch size, a column per model, then the speed-ups."""
     others = [k for k in names if k != ref]
-    head = f"| batch | " + " | ".join(f"{k} ({unit})" for k in names) + " | " + \
+    head = "| batch | " + " | ".join(f"{k} ({unit})" for k in names) + " | " + \
         " | ".join(f"speed-up: {k}" for k in others) + " |"
     lines = [f"**{title}** (median, min-max in brackets)", "", head,
              "|" + "---|" * (1 + len(names) + len(others))]

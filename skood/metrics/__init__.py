@@ -71,7 +71,6 @@ from ._dual_threshold import dual_threshold_auroc
 from ._groups import group_auroc, group_labels_from_indices, make_groups
 from ._pyod import from_pyod, to_pyod
 from ._ranking import (
-    METRIC_NAMES,
     aupr_in,
     aupr_out,
     auroc,
