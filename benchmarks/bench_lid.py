@@ -288,7 +288,7 @@ def main(argv=None):
         "smoothing bias).",
         "",
         "| probes | steps | products per sample (JVP+VJP) | mean abs err / D | bias / D | "
-        f"hard step: err / D | step over 0.5 nats: err / D | AUROC LID | AUROC dual (oracle) |",
+        "hard step: err / D | step over 0.5 nats: err / D | AUROC LID | AUROC dual (oracle) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for g in grid:
