@@ -1,6 +1,7 @@
 """Likelihood corrected by input complexity (Serrà et al., ICLR 2020)."""
 
 import math
+from numbers import Integral
 
 import numpy as np
 
@@ -30,7 +31,13 @@ class InputComplexityDetector(BaseFlowDetector):
         :class:`sklearn.frozen.FrozenEstimator`.
     codec : {"png", "webp", "jpeg2000", "min"}, default="min"
         Lossless compressor (Pillow). FLIF, the strongest in Serrà et al., has no
-        maintained Python binding; ``"min"`` takes the best of the three.
+        maintained Python binding; ``"min"`` takes the best of the three
+        (lossless WebP at its slowest method dominates: about 45x the time of
+        ``"png"`` alone on 32x32 grey images, 12 ms per image on one thread).
+    n_jobs : int or None, default=None
+        Threads compressing in parallel (Pillow's encoders release the GIL):
+        ``None`` means 1 unless in a :func:`joblib.parallel_config` context,
+        ``-1`` all cores.
     calibration_fraction : float in [0, 1), default=0.2
         Fraction of ``X`` held out from the flow's training to calibrate the
         detector (``offset_``, group thresholds). Ignored for a frozen
@@ -66,12 +73,14 @@ class InputComplexityDetector(BaseFlowDetector):
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
         "codec": [StrOptions({"png", "webp", "jpeg2000", "min"})],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, flow=None, *, codec="min", calibration_fraction=0.2,
+    def __init__(self, flow=None, *, codec="min", n_jobs=None, calibration_fraction=0.2,
                  contamination="auto", random_state=None):
         self.flow = flow
         self.codec = codec
+        self.n_jobs = n_jobs
         self.calibration_fraction = calibration_fraction
         self.contamination = contamination
         self.random_state = random_state
@@ -101,5 +110,6 @@ class InputComplexityDetector(BaseFlowDetector):
             log_bin = -d * math.log(256.0)
         log_prob = self.flow_.flow_pass(X, latents=False).log_prob
         model_bits = -(log_prob + log_bin) / math.log(2.0)
-        comp_bits = compressed_bits(self._quantize(X), self.input_shape_, self.codec)
+        comp_bits = compressed_bits(self._quantize(X), self.input_shape_, self.codec,
+                                    n_jobs=self.n_jobs)
         return (comp_bits - model_bits) / d
