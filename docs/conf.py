@@ -62,6 +62,7 @@ add_module_names = False
 #: The public modules, in the order of the reference. Each one that imports is
 #: documented from its ``__all__``; one that does not exist (yet) is skipped.
 API_MODULES = [
+    ("skood.base", "Base classes"),
     ("skood.density", "Density estimators"),
     ("skood.detectors", "Detectors"),
     ("skood.detectors.lid_calibration", "LID calibration"),

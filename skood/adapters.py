@@ -14,9 +14,10 @@ detectors.
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .base import OffsetOutlierMixin
 from .metrics import from_pyod
 from .utils._sklearn_compat import HasMethods, _fit_context
 
@@ -26,7 +27,7 @@ __all__ = ["PyODAdapter"]
 PYOD_DEFAULT_CONTAMINATION = 0.1
 
 
-class PyODAdapter(OutlierMixin, BaseEstimator):
+class PyODAdapter(OffsetOutlierMixin, BaseEstimator):
     """A PyOD-style detector behind scikit-learn's outlier-detection conventions.
 
     Wraps any detector that follows PyOD's conventions: ``fit(X)``,
@@ -169,34 +170,3 @@ class PyODAdapter(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return from_pyod(np.ravel(self.detector_.decision_function(X)))[0]
-
-    def decision_function(self, X):
-        """Shifted normality: negative for outliers, ``score_samples(X) - offset_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The samples.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-            ``>= 0`` for inliers, ``< 0`` for outliers.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """Inlier (+1) or outlier (-1), as scikit-learn's outlier detectors label.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The samples.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            ``+1`` where :meth:`decision_function` is ``>= 0`` (outlyingness
-            at most the wrapped detector's threshold, as in PyOD), else ``-1``.
-        """
-        return np.where(self.decision_function(X) >= 0, 1, -1)

@@ -7,15 +7,16 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..base import OffsetOutlierMixin
 from ..utils._sklearn_compat import HasMethods, Interval, _fit_context
 from ._p_values import _check_level, benjamini_hochberg, conformal_p_values
 
 
-class ConformalDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
+class ConformalDetector(OffsetOutlierMixin, MetaEstimatorMixin, BaseEstimator):
     """An outlier detector with a finite-sample false-alarm guarantee (split conformal).
 
     ``fit(X)`` splits the inliers ``X`` at random: ``detector`` is fit on one
@@ -193,32 +194,6 @@ class ConformalDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         p_values : ndarray of shape (n_samples,)
         """
         return conformal_p_values(self.calibration_scores_, self.score_samples(X))
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative exactly when ``p <= alpha``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """-1 where the conformal p-value is ``<= alpha``, else +1.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def select_outliers(self, X, fdr=0.1):
         """Benjamini-Hochberg selection of outliers in the batch ``X``.

@@ -13,11 +13,12 @@ group (``_group_scores``; by default the group mean of point-wise normality).
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..base import OffsetOutlierMixin
 from ..density import TabularFlowDensity
 from ..density import check_flat, discard_fitted
 from ..metrics import make_groups
@@ -71,7 +72,7 @@ def split_calibration(X, calibration_fraction, random_state, frozen):
     return X[np.sort(perm[n_cal:])], X[np.sort(perm[:n_cal])]
 
 
-class BaseFlowDetector(OutlierMixin, BaseEstimator):
+class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
     """The outlier-detector contract around a flow, with group tests on every detector.
 
     ``fit(X)`` holds out ``calibration_fraction`` of ``X`` (chosen by
@@ -241,32 +242,6 @@ class BaseFlowDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,)
         """
         return np.asarray(self._point_scores(self.sample_statistics(X)), dtype=np.float64)
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """+1 for inliers, -1 for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def score(self, X, y=None):
         """Median log-likelihood of ``X`` under the (in-distribution) flow.

@@ -6,12 +6,13 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
+from ..base import OffsetOutlierMixin
 from ..metrics import inlier_mask
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._threshold_metrics import (
@@ -33,7 +34,7 @@ def default_offset(detector):
     return None if offset is None else float(offset)
 
 
-class TunedThresholdDetectorCV(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
+class TunedThresholdDetectorCV(OffsetOutlierMixin, MetaEstimatorMixin, BaseEstimator):
     """An outlier detector whose threshold is tuned by cross-validation on labels.
 
     The outlier-detection counterpart of scikit-learn's
@@ -336,32 +337,6 @@ class TunedThresholdDetectorCV(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return np.asarray(self.estimator_.score_samples(X), dtype=np.float64)
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """+1 for inliers, -1 for outliers (``score_samples(X) < offset_``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def score(self, X, y=None):
         """``scoring`` of :meth:`predict` against labels: greater is better.
