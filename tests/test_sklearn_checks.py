@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skood.density import GlowDensity, TabularFlowDensity
+from skood.density import DiffusionDensity, GlowDensity, TabularFlowDensity
 from skood.statistics import FlowStatistics
 from skood.detectors import (
     DensityOfStatesDetector,
@@ -17,6 +17,9 @@ from skood.detectors import (
 
 # Small, float64 configurations: float32 fails the subset-invariance check by ~1e-7.
 _TAB = dict(n_layers=2, hidden_units=8, max_epochs=2, dtype="float64", random_state=0)
+# A tiny diffusion model: exact traces (few features), few ODE steps, fixed FLIPD time.
+_DIFF = dict(hidden_units=(8,), time_embedding_dim=4, pixel_scale="continuous", max_epochs=2,
+             ode_steps=3, n_score_levels=2, flipd_t0=0.05, dtype="float64", random_state=0)
 # scikit-learn's checks demand that `contamination` flags exactly that fraction of the
 # rows passed to `fit`: true when the detector calibrates on its training rows
 # (calibration_fraction=0). The default holds 20% out instead, so that `contamination`
@@ -31,6 +34,7 @@ def _estimators():
             pixel_scale="continuous", n_levels=1, n_steps=2, hidden_channels=8, max_epochs=2,
             dtype="float64", random_state=0,
         ),
+        DiffusionDensity(**_DIFF),
         LikelihoodDetector(TabularFlowDensity(**_TAB), **_DET),
         LastScaleDetector(TabularFlowDensity(**_TAB), **_DET),
         LikelihoodRatioDetector(TabularFlowDensity(**_TAB), **_DET),

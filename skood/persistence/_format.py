@@ -46,7 +46,7 @@ _META_KEY = "skood"
 
 def _allowed():
     from .. import __version__  # noqa: F401  (package initialised)
-    from ..density import GlowDensity, TabularFlowDensity
+    from ..density import DiffusionDensity, GlowDensity, TabularFlowDensity
     from ..detectors import (
         DensityOfStatesDetector,
         InputComplexityDetector,
@@ -61,7 +61,7 @@ def _allowed():
     from ..statistics import FlowStatistics
 
     skood = {
-        "skood.density": [GlowDensity, TabularFlowDensity],
+        "skood.density": [DiffusionDensity, GlowDensity, TabularFlowDensity],
         "skood.detectors": [
             DensityOfStatesDetector, InputComplexityDetector, KLDivergenceDetector,
             LastScaleDetector, LIDLikelihoodDetector, LikelihoodDetector,
