@@ -3,7 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skood.density import DiffusionDensity, GlowDensity, TabularFlowDensity
-from skood.statistics import FlowStatistics
+from skood.statistics import DiffusionStatistics, FlowStatistics
 from skood.detectors import (
     DensityOfStatesDetector,
     InputComplexityDetector,
@@ -35,6 +35,8 @@ def _estimators():
             dtype="float64", random_state=0,
         ),
         DiffusionDensity(**_DIFF),
+        DiffusionStatistics(DiffusionDensity(**_DIFF)),
+        LIDLikelihoodDetector(DiffusionDensity(**_DIFF), **_DET),
         LikelihoodDetector(TabularFlowDensity(**_TAB), **_DET),
         LastScaleDetector(TabularFlowDensity(**_TAB), **_DET),
         LikelihoodRatioDetector(TabularFlowDensity(**_TAB), **_DET),

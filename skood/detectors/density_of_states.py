@@ -11,7 +11,9 @@ from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
-from ..statistics import FlowStatistics
+from ..density.diffusion import is_diffusion
+from ..statistics import DiffusionStatistics, FlowStatistics
+from ..statistics._diffusion_statistics import DEFAULT_DIFFUSION_STATISTICS, check_statistics
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ._base import BaseFlowDetector, fit_flow
 
@@ -54,6 +56,11 @@ class DensityOfStatesDetector(BaseFlowDetector):
     the few hundred held-out rows there usually are) and add the distance
     statistic of classical detectors, measured in input space.
 
+    With a diffusion model (:class:`~skood.density.DiffusionDensity`) the
+    statistics are its own (:class:`~skood.statistics.DiffusionStatistics`):
+    by default its multiscale score norms and FLIPD (MSMA's statistics and the
+    local intrinsic dimension), from one pass; ``statistics`` may name others.
+
     Parameters
     ----------
     flow : density estimator or None, default=None
@@ -65,7 +72,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
         :class:`~skood.statistics.FlowStatistics`): ``"terms"``, one
         log-likelihood term per scale; ``"split"``, per scale its prior term,
         log-determinant and normalised latent norm (Morningstar et al.'s Glow
-        statistics, three times as many columns).
+        statistics, three times as many columns). With a diffusion model,
+        ``"terms"`` means ``("score_norms", "flipd")``, and a sequence of names
+        among ``"score_norms"``, ``"flipd"``, ``"log_prob"`` and ``"path"``
+        chooses (see :class:`~skood.statistics.DiffusionStatistics`).
     compression : {"auto", "png", "webp", "jpeg2000", "min"} or None, default="auto"
         Adds the compressed length of each image (``"auto"``: PNG for pixel flows,
         none for other data); see :class:`~skood.statistics.FlowStatistics`.
@@ -94,7 +104,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
         ``"latent"``: the flow's prior-normalised latents, where
         in-distribution data are N(0, I); a flow's latents are not a space where
         near means similar (they whiten away the large-scale structure that
-        makes two images alike), so this is usually the weaker choice.
+        makes two images alike), so this is usually the weaker choice. Flows
+        only.
     max_components : int, default=5
         Largest mixture tried (``"gmm"``); capped so that each component has at
         least 10 calibration rows per statistic.
@@ -119,7 +130,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
     ----------
     flow_ : density estimator
         The fitted flow.
-    statistics_ : FlowStatistics
+    statistics_ : FlowStatistics or DiffusionStatistics
         The fitted statistics transformer.
     statistic_names_ : list of str
         Names of the statistics' columns (``statistics_``'s, then
@@ -161,7 +172,9 @@ class DensityOfStatesDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "statistics": [StrOptions({"terms", "split"})],
+        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
+                 None],
+        "statistics": [StrOptions({"terms", "split"}), tuple, list],
         "compression": [StrOptions({"auto", "png", "webp", "jpeg2000", "min"}), None],
         "reference": [HasMethods(["flow_pass"]), None],
         "density": [StrOptions(set(_DENSITIES))],
@@ -201,11 +214,38 @@ class DensityOfStatesDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _fit_models(self, X, rng):
+        if is_diffusion(self.flow):
+            return self._fit_diffusion(X)
+        if not isinstance(self.statistics, str):
+            raise ValueError(
+                f"statistics={self.statistics!r} names a diffusion model's statistics; a "
+                "flow takes 'terms' or 'split'."
+            )
         self.flow_ = fit_flow(self.flow, X)
         self.statistics_ = FlowStatistics(
             FrozenEstimator(self.flow_), per_scale=self.statistics,
             compression=self.compression, reference=self.reference, n_jobs=self.n_jobs,
         ).fit(X[:2])  # a frozen flow: fit only records the statistics' names
+        names = list(self.statistics_.get_feature_names_out())
+        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["log_knn_distance"])
+
+    def _fit_diffusion(self, X):
+        # Checked before training: a wrong setting fails fast.
+        if self.statistics == "split" or self.neighbor_space == "latent":
+            what = ("statistics='split'" if self.statistics == "split"
+                    else "neighbor_space='latent'")
+            raise ValueError(
+                f"{what} needs a normalizing flow's latents; a diffusion model has none. "
+                "Use statistics='terms' or names of its statistics, and "
+                "neighbor_space='input'."
+            )
+        kinds = (DEFAULT_DIFFUSION_STATISTICS if self.statistics == "terms"
+                 else check_statistics(self.statistics))
+        self.flow_ = fit_flow(self.flow, X)
+        self.statistics_ = DiffusionStatistics(
+            FrozenEstimator(self.flow_), statistics=kinds, compression=self.compression,
+            reference=self.reference, n_jobs=self.n_jobs,
+        ).fit(X[:2])  # a frozen model: fit only records the statistics' names
         names = list(self.statistics_.get_feature_names_out())
         self.statistic_names_ = names + ([] if self.n_neighbors is None else ["log_knn_distance"])
 
@@ -229,6 +269,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
         return self.n_neighbors is not None and self.neighbor_space == "latent"
 
     def _pass(self, X):
+        if isinstance(self.statistics_, DiffusionStatistics):
+            return self.statistics_.model_pass(X)
         return self.flow_.flow_pass(X, latents=self.statistics_.needs_latents
                                     or self._latent_knn())
 
@@ -240,7 +282,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
 
     def _statistics(self, X):
         out = self._pass(X)
-        S = self.statistics_.from_flow_pass(out, X)
+        if isinstance(self.statistics_, DiffusionStatistics):
+            S = self.statistics_.from_diffusion_output(out, X)
+        else:
+            S = self.statistics_.from_flow_pass(out, X)
         if self.n_neighbors is None:
             return S
         dist = self.neighbors_.kneighbors(self._neighbor_points(X, out))[0]

@@ -5,8 +5,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import gen_batches
 
+from ..density.diffusion import is_diffusion
 from ..flows.spectral import flow_singular_values, flow_spectral_quadrature
-from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ._base import BaseFlowDetector
 from .lid_calibration import (
     calibrate_log_threshold,
@@ -60,12 +61,24 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     on 150 + 150 images: 0.35 -> 0.70); without it, MNIST does not get the lower
     LID. (The paper's ~0.95 came from much larger flows; not reproduced here.)
 
+    With a diffusion model (:class:`~skood.density.DiffusionDensity`) LID is its
+    FLIPD estimate (Kamkari et al., NeurIPS 2024) at the model's ``flipd_t0_``
+    (fixed, or calibrated at the knee of FLIPD over ``t0`` when the model is
+    fitted), and the likelihood its probability-flow ODE log-likelihood, both
+    from one pass of :meth:`~skood.density.DiffusionDensity.diffusion_statistics`;
+    ``method_`` is then ``"flipd"``, and the parameters of the flow estimators
+    (``method``, ``log_threshold``, ``calibration``, ``lpca_*``,
+    ``n_calibration``, ``chunk_size``, ``n_probes``, ``lanczos_steps``,
+    ``jvp_method``, ``batch_size``) do not apply: FLIPD's own are the model's
+    (``flipd_t0``, ``flipd_probes``, ``trace``).
+
     Parameters
     ----------
     flow : density estimator or None, default=None
         An unfitted skood density estimator (cloned and fitted in ``fit``), or a
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator`. ``None``
-        uses :class:`~skood.density.TabularFlowDensity` with default parameters.
+        uses :class:`~skood.density.TabularFlowDensity` with default parameters,
+        or a :class:`~skood.density.DiffusionDensity` (FLIPD, see above).
     method : {"auto", "exact", "fast"}, default="auto"
         ``"auto"``: ``"exact"`` for at most 128 features, ``"fast"`` above (the
         choice is stored in ``method_``). Up to 128 features the exact spectrum
@@ -142,10 +155,13 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     ----------
     flow_ : density estimator
         The fitted flow.
-    method_ : {"exact", "fast"}
-        The method used: ``method``, or what ``"auto"`` chose for ``n_features_in_``.
-    log_threshold_ : float
-        The scale ``r`` in use.
+    method_ : {"exact", "fast", "flipd"}
+        The method used: ``method``, or what ``"auto"`` chose for ``n_features_in_``;
+        ``"flipd"`` for a diffusion model.
+    log_threshold_ : float or None
+        The scale ``r`` in use (None for a diffusion model).
+    flipd_t0_ : float or None
+        The diffusion model's FLIPD time (None for a flow).
     calibration_target_ : float or None
         The local-PCA dimension that ``r`` was calibrated to (``"lpca"`` only).
     reference_log_prob_ : ndarray of shape (n_reference_samples,)
@@ -184,6 +200,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
+        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
+                 None],
         "method": [StrOptions({"auto", "exact", "fast"})],
         "log_threshold": [StrOptions({"auto"}), Interval(Real, -np.inf, np.inf, closed="neither")],
         "calibration": [StrOptions({"lpca", "plateau"})],
@@ -241,7 +259,9 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     # -- the pipeline's hooks ---------------------------------------------------------
     def _calibration_rows(self, X, rng):
         self.method_ = self.method
-        if self.method == "auto":
+        if is_diffusion(self.flow_):
+            self.method_ = "flipd"
+        elif self.method == "auto":
             self.method_ = "exact" if self.n_features_in_ <= _AUTO_EXACT_MAX_FEATURES else "fast"
         if len(X) > self.n_reference:
             X = X[np.sort(rng.choice(len(X), self.n_reference, replace=False))]
@@ -256,7 +276,11 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         log_prob, spectra = stats
         buffer = np.sort(rng.permutation(len(log_prob))[: self.n_calibration])
         self.calibration_target_ = None
-        if self.log_threshold == "auto":
+        self.flipd_t0_ = None
+        if self.method_ == "flipd":
+            self.log_threshold_ = None
+            self.flipd_t0_ = float(self.flow_.flipd_t0_)
+        elif self.log_threshold == "auto":
             self.log_threshold_ = self._calibrate_scale(X_fit, X_cal[buffer], stats, buffer,
                                                         rng)
         else:
@@ -272,6 +296,9 @@ class LIDLikelihoodDetector(BaseFlowDetector):
     # -- LID machinery ---------------------------------------------------------------
     def _spectra(self, X):
         """Log-likelihoods and the spectral summary LID is read from, in one pass."""
+        if self.method_ == "flipd":
+            out = self.flow_.diffusion_statistics(X, statistics=("log_prob", "flipd"))
+            return out.log_prob, out.flipd
         if self.method_ == "exact":
             sv, log_prob = flow_singular_values(
                 self.flow_, X, chunk_size=self.chunk_size, batch_size=self.batch_size,
@@ -287,6 +314,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         return log_prob, (nodes, weights)
 
     def _lid(self, spectra, log_threshold):
+        if self.method_ == "flipd":
+            return spectra
         if self.method_ == "exact":
             return lid_from_singular_values(spectra, log_threshold)
         nodes, weights = spectra
@@ -345,7 +374,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         -------
         pairs : ndarray of shape (n_samples, 2)
             Column 0: ``log p(x)`` (nats, the flow's data space); column 1:
-            ``LID_r(x)`` at ``r = log_threshold_``.
+            ``LID_r(x)`` at ``r = log_threshold_`` (FLIPD at ``flipd_t0_`` for
+            a diffusion model).
         """
         log_prob, spectra = self.sample_statistics(X)
         return np.column_stack([log_prob, self._lid(spectra, self.log_threshold_)])

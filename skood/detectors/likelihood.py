@@ -1,5 +1,7 @@
 """Plain likelihood detector (the baseline every method is measured against)."""
 
+from ..density.diffusion import is_diffusion
+from ..utils._sklearn_compat import HasMethods
 from ._base import BaseFlowDetector
 
 
@@ -16,7 +18,9 @@ class LikelihoodDetector(BaseFlowDetector):
         An unfitted skood density estimator (cloned and fitted in ``fit``), or a
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator` (used as it
         is, so one trained flow can serve several detectors). ``None`` uses
-        :class:`~skood.density.TabularFlowDensity` with default parameters.
+        :class:`~skood.density.TabularFlowDensity` with default parameters. A
+        :class:`~skood.density.DiffusionDensity` works too: its
+        probability-flow ODE log-likelihood is the score.
     calibration_fraction : float in [0, 1), default=0.2
         Fraction of ``X`` held out from the flow's training to calibrate the
         detector (``offset_``, group thresholds). Ignored for a frozen
@@ -47,6 +51,12 @@ class LikelihoodDetector(BaseFlowDetector):
     (4,)
     """
 
+    _parameter_constraints = {
+        **BaseFlowDetector._parameter_constraints,
+        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
+                 None],
+    }
+
     def __init__(self, flow=None, *, calibration_fraction=0.2, contamination="auto",
                  random_state=None):
         self.flow = flow
@@ -55,4 +65,6 @@ class LikelihoodDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _statistics(self, X):
+        if is_diffusion(self.flow_):
+            return self.flow_.diffusion_statistics(X, statistics=("log_prob",)).log_prob
         return self.flow_.flow_pass(X, latents=False).log_prob

@@ -12,7 +12,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..utils._sklearn_compat import Interval
+from ..density.diffusion import is_diffusion
+from ..utils._sklearn_compat import HasMethods, Interval
 from ._base import BaseFlowDetector
 from ._groups import group_reduce
 
@@ -45,7 +46,9 @@ class TypicalityDetector(BaseFlowDetector):
     flow : density estimator or None, default=None
         An unfitted skood density estimator (cloned and fitted in ``fit``), or a
         fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator`. ``None``
-        uses :class:`~skood.density.TabularFlowDensity`.
+        uses :class:`~skood.density.TabularFlowDensity`. A
+        :class:`~skood.density.DiffusionDensity` works too (its probability-flow
+        ODE log-likelihood).
     alpha : float in (0, 1), default=0.01
         False-alarm rate of :meth:`predict_groups` on in-distribution groups.
     n_bootstrap : int, default=1000
@@ -104,6 +107,8 @@ class TypicalityDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
+        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
+                 None],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "n_bootstrap": [Interval(Integral, 1, None, closed="left")],
     }
@@ -126,6 +131,8 @@ class TypicalityDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _statistics(self, X):
+        if is_diffusion(self.flow_):
+            return -self.flow_.diffusion_statistics(X, statistics=("log_prob",)).log_prob
         return -self.flow_.flow_pass(X, latents=False).log_prob
 
     def _calibrate(self, X_fit, X_cal, nll, rng):

@@ -58,7 +58,7 @@ def _allowed():
         TypicalityDetector,
     )
     from ..detectors.likelihood_ratio import OutlierLoss
-    from ..statistics import FlowStatistics
+    from ..statistics import DiffusionStatistics, FlowStatistics
 
     skood = {
         "skood.density": [DiffusionDensity, GlowDensity, TabularFlowDensity],
@@ -68,7 +68,7 @@ def _allowed():
             LikelihoodRatioDetector, TypicalityDetector,
         ],
         "skood.detectors.likelihood_ratio": [OutlierLoss],
-        "skood.statistics": [FlowStatistics],
+        "skood.statistics": [DiffusionStatistics, FlowStatistics],
         "sklearn.frozen": [FrozenEstimator],
         "sklearn.mixture": [GaussianMixture],
         "sklearn.preprocessing": [StandardScaler],

@@ -1,0 +1,112 @@
+"""Detectors on a diffusion backbone: those that are backbone-agnostic accept it, through
+its gateway; those that need a flow's scales or latents refuse it before training."""
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skood.density import DiffusionDensity
+from skood.detectors import (
+    DensityOfStatesDetector,
+    KLDivergenceDetector,
+    LastScaleDetector,
+    LIDLikelihoodDetector,
+    LikelihoodDetector,
+    TypicalityDetector,
+)
+from skood.statistics import DiffusionStatistics, FlowStatistics
+
+_SMALL = dict(hidden_units=(16, 8), time_embedding_dim=8, max_epochs=3, ode_steps=5,
+              n_score_levels=3, path_steps=3, pixel_scale="continuous", flipd_t0=0.05,
+              random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(300, 3)), rng.normal(size=(40, 3)) * 4 + 3
+
+
+@pytest.fixture(scope="module")
+def frozen(data):
+    return FrozenEstimator(DiffusionDensity(**_SMALL).fit(data[0]))
+
+
+def test_likelihood_and_typicality_read_the_ode_likelihood(data, frozen):
+    X, X_out = data
+    det = LikelihoodDetector(frozen, random_state=0).fit(X)
+    np.testing.assert_array_equal(det.score_samples(X[:5]), frozen.score_samples(X[:5]))
+    assert det.score_samples(X_out).mean() < det.score_samples(X[:40]).mean()
+    typ = TypicalityDetector(frozen, n_bootstrap=50, random_state=0).fit(X)
+    assert typ.entropy_ == pytest.approx(-frozen.score_samples(X).mean())
+    assert typ.score_groups(X[:20], group_size=5).shape == (4,)
+
+
+def test_lid_detector_uses_flipd(data, frozen):
+    X, X_out = data
+    det = LIDLikelihoodDetector(frozen, random_state=0).fit(X)
+    assert det.method_ == "flipd" and det.log_threshold_ is None
+    assert det.flipd_t0_ == frozen.flipd_t0_
+    pairs = det.likelihood_and_lid(X[:6])
+    np.testing.assert_array_equal(pairs[:, 0], frozen.score_samples(X[:6]))
+    np.testing.assert_array_equal(pairs[:, 1], frozen.flipd(X[:6]))
+    assert det.predict(X_out).shape == (40,)
+
+
+def test_density_of_diffusion_statistics_needs_no_new_class(data, frozen):
+    X, X_out = data
+    det = DensityOfStatesDetector(frozen, random_state=0).fit(X)
+    assert isinstance(det.statistics_, DiffusionStatistics)
+    assert det.statistic_names_ == ["score_norm_0", "score_norm_1", "score_norm_2", "flipd",
+                                    "log_knn_distance"]
+    assert det.score_samples(X_out).mean() < det.score_samples(X[:40]).mean()
+    chosen = DensityOfStatesDetector(frozen, statistics=("path", "log_prob"), n_neighbors=None,
+                                     random_state=0).fit(X)
+    assert chosen.statistic_names_ == ["path_rate", "path_curvature", "log_prob"]
+    # any scikit-learn density on the transformer
+    model = make_pipeline(DiffusionStatistics(frozen), StandardScaler(),
+                          GaussianMixture(random_state=0)).fit(X)
+    assert model.score_samples(X_out).mean() < model.score_samples(X[:40]).mean()
+
+
+def test_unfitted_diffusion_density_is_trained_by_the_detector(data):
+    X, _ = data
+    det = LikelihoodDetector(DiffusionDensity(**_SMALL), random_state=0).fit(X)
+    assert isinstance(det.flow_, DiffusionDensity)
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: LastScaleDetector(d),
+    lambda d: KLDivergenceDetector(d),
+    lambda d: FlowStatistics(d),
+])
+def test_flow_only_methods_refuse_a_diffusion_model_before_training(data, make):
+    dm = DiffusionDensity(**{**_SMALL, "max_epochs": 10_000})  # would take minutes
+    with pytest.raises((TypeError, ValueError), match="flow_pass"):
+        make(dm).fit(data[0])
+
+
+def test_flow_settings_refused_for_a_diffusion_model(data):
+    dm = DiffusionDensity(**{**_SMALL, "max_epochs": 10_000})
+    with pytest.raises(ValueError, match="latents"):
+        DensityOfStatesDetector(dm, statistics="split").fit(data[0])
+    with pytest.raises(ValueError, match="latents"):
+        DensityOfStatesDetector(dm, neighbor_space="latent").fit(data[0])
+    with pytest.raises(ValueError, match="statistics must be distinct names"):
+        DensityOfStatesDetector(dm, statistics=("jacobian",)).fit(data[0])
+
+
+def test_detectors_on_a_diffusion_model_save_and_load(tmp_path, data, frozen):
+    import skood
+
+    X, X_out = data
+    for det in (LIDLikelihoodDetector(frozen, random_state=0),
+                DensityOfStatesDetector(frozen, random_state=0)):
+        det.fit(X)
+        path = tmp_path / f"{type(det).__name__}.skood"
+        skood.save(det, path)
+        np.testing.assert_array_equal(skood.load(path).score_samples(X_out),
+                                      det.score_samples(X_out))
