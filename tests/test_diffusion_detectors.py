@@ -85,7 +85,7 @@ def test_unfitted_diffusion_density_is_trained_by_the_detector(data):
 ])
 def test_flow_only_methods_refuse_a_diffusion_model_before_training(data, make):
     dm = DiffusionDensity(**{**_SMALL, "max_epochs": 10_000})  # would take minutes
-    with pytest.raises((TypeError, ValueError), match="flow_pass"):
+    with pytest.raises((TypeError, ValueError), match="diffusion model does not have"):
         make(dm).fit(data[0])
 
 

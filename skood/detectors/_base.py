@@ -23,7 +23,7 @@ from ..density import TabularFlowDensity
 from ..density import check_flat, discard_fitted
 from ..metrics import make_groups
 from ..persistence import versioned_state
-from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
+from ..utils._sklearn_compat import FlowMethods, Interval, StrOptions, _fit_context
 from ._groups import (
     CACHED_GROUP_SIZES,
     DEFAULT_GROUP_SIZE,
@@ -100,7 +100,7 @@ class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "flow": [HasMethods(["fit", "flow_pass"]), None],
+        "flow": [FlowMethods(), None],
         "calibration_fraction": [Interval(Real, 0, 1, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "random_state": ["random_state"],

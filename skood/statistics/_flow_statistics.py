@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..density import TabularFlowDensity
-from ..utils._sklearn_compat import HasMethods, StrOptions, _fit_context
+from ..utils._sklearn_compat import FlowMethods, HasMethods, StrOptions, _fit_context
 from ._compression import compressed_bits
 
 _CODECS = {"png", "webp", "jpeg2000", "min"}
@@ -97,7 +97,7 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "flow": [HasMethods(["fit", "flow_pass"]), None],
+        "flow": [FlowMethods(), None],
         "per_scale": [StrOptions({"terms", "split"})],
         "compression": [StrOptions(_CODECS | {"auto"}), None],
         "reference": [HasMethods(["flow_pass"]), None],

@@ -33,7 +33,25 @@ class Interval(_Interval):
         return super().is_satisfied_by(val)
 
 
+class FlowMethods(HasMethods):
+    """``HasMethods(["fit", "flow_pass"])`` for methods that read a normalizing flow's
+    scales or latents; its message says so, and which detectors take a diffusion model
+    (which has no ``flow_pass``)."""
+
+    def __init__(self):
+        super().__init__(["fit", "flow_pass"])
+
+    def __str__(self):
+        return (
+            "a normalizing-flow density estimator (an object implementing 'fit' and "
+            "'flow_pass': this method reads a flow's scales or latents, which a diffusion "
+            "model does not have; LikelihoodDetector, LIDLikelihoodDetector, "
+            "TypicalityDetector and DensityOfStatesDetector accept a DiffusionDensity)"
+        )
+
+
 __all__ = [
+    "FlowMethods",
     "HasMethods",
     "Interval",
     "InvalidParameterError",
