@@ -18,8 +18,8 @@ from skood.detectors import (
 # Small, float64 configurations: float32 fails the subset-invariance check by ~1e-7.
 _TAB = dict(n_layers=2, hidden_units=8, max_epochs=2, dtype="float64", random_state=0)
 # A tiny diffusion model: exact traces (few features), few ODE steps, fixed FLIPD time.
-_DIFF = dict(hidden_units=(8,), time_embedding_dim=4, pixel_scale="continuous", max_epochs=2,
-             ode_steps=3, n_score_levels=2, flipd_t0=0.05, dtype="float64", random_state=0)
+_DIFF = dict(hidden_units=(8,), time_embedding_dim=4, pixel_scale="continuous", max_epochs=1,
+             ode_steps=2, n_score_levels=2, flipd_t0=0.05, dtype="float64", random_state=0)
 # scikit-learn's checks demand that `contamination` flags exactly that fraction of the
 # rows passed to `fit`: true when the detector calibrates on its training rows
 # (calibration_fraction=0). The default holds 20% out instead, so that `contamination`

@@ -45,8 +45,13 @@ class EpsMLP(nn.Module):
     An input projection to ``hidden_units[0]``, residual blocks down through
     ``hidden_units``, and mirrored blocks back up, each taking the matching
     down block's output as a skip connection (concatenated); every block adds a
-    projection of the sinusoidal time embedding. SiLU activations; the output
-    layer starts at zero (the initial network predicts ``eps = 0``).
+    projection of the sinusoidal time embedding. SiLU activations. A linear
+    path from the input to the output, gated per output feature by the time
+    embedding (``g(t) * (W y)``), carries what a narrow first layer cannot: the
+    noise is ``D``-dimensional, and without that path a network narrower than
+    ``D`` cannot predict it (measured on 28x28 images with ``(256, 128)``: the
+    training loss stalled at 0.70). The output layer and the gate start at zero
+    (the initial network predicts ``eps = 0``).
 
     Parameters
     ----------
@@ -73,6 +78,8 @@ class EpsMLP(nn.Module):
             self.up.append(_Block(prev + widths[i], out, d_t))
             prev = out
         self.out = nn.Linear(prev, n_features)
+        self.skip = nn.Linear(n_features, n_features)
+        self.skip_gate = nn.Linear(d_t, n_features)
 
     def forward(self, y, t):
         temb = self.time_mlp(timestep_embedding(t, self.time_embedding_dim))
@@ -83,7 +90,7 @@ class EpsMLP(nn.Module):
             skips.append(h)
         for block in self.up:
             h = block(torch.cat([h, skips.pop()], 1), temb)
-        return self.out(F.silu(h))
+        return self.out(F.silu(h)) + self.skip_gate(temb) * self.skip(y)
 
 
 def init_weights(module, generator):
@@ -97,8 +104,9 @@ def init_weights(module, generator):
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
         if isinstance(m, EpsMLP):
             with torch.no_grad():
-                m.out.weight.zero_()
-                m.out.bias.zero_()
+                for layer in (m.out, m.skip_gate):
+                    layer.weight.zero_()
+                    layer.bias.zero_()
 
 
 class DiffusionModule(nn.Module):
