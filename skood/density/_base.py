@@ -18,6 +18,7 @@ from skorch.dataset import ValidSplit
 from ..exceptions import TrainingDivergedError
 from ..flows import FlowOutput
 from ..persistence import versioned_state
+from ..utils._rng import PrivateRNG
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -145,19 +146,25 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             self.device_ = torch.device(self.device)
             self.dtype_ = _DTYPES[self.dtype]
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            cuda = [self.device_] if self.device_.type == "cuda" else []
-            with torch.random.fork_rng(devices=cuda):
-                torch.manual_seed(seed)
-                checkpoint = self._checkpoint(X, seed)
-                self.net_ = self._make_net(X, seed, checkpoint).initialize()
+            # Every draw of this fit (initial weights, data-dependent initialisation,
+            # shuffling, dequantisation noise, an auxiliary loss's sampling) comes from
+            # this fit's own generators, seeded with `seed`: the global torch RNG is
+            # neither read nor advanced, so fits in parallel threads do not interfere.
+            rng = PrivateRNG(seed)
+            checkpoint = self._checkpoint(X, seed, rng)
+            with rng:
+                self.net_ = self._make_net(X, seed, checkpoint, rng).initialize()
                 if self.init_from is None:
                     self._data_init(X)
                 else:
                     _load_weights(self.net_.module_, self.init_from.module_)
-                done = 0 if checkpoint is None or checkpoint.resume is None else \
-                    int(checkpoint.resume["epoch"])
+            done = 0 if checkpoint is None or checkpoint.resume is None else \
+                int(checkpoint.resume["epoch"])
+            try:
                 self.net_.partial_fit(self.to_tensor(X), None,
                                       epochs=max(self.max_epochs - done, 0))
+            finally:
+                self.net_.rng = None  # the fitted model holds no generator
             self.n_iter_ = len(self.net_.history)
             self.history_ = self.net_.history
             self._check_trained(X)
@@ -170,7 +177,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             os.remove(checkpoint.path)  # the fit completed: nothing to resume
         return self
 
-    def _checkpoint(self, X, seed):
+    def _checkpoint(self, X, seed, rng=None):
         """The epoch-checkpoint callback of this fit (None without ``checkpoint_dir``),
         holding the checkpoint to resume from when one matches this fit."""
         if getattr(self, "checkpoint_dir", None) is None:
@@ -192,7 +199,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
                 "(other parameters, data or random_state); starting from epoch 0.",
                 UserWarning,
             )
-        return EpochCheckpoint(path, fingerprint, resume)
+        return EpochCheckpoint(path, fingerprint, resume, rng=rng)
 
     def _remedies(self):
         clip = ("a smaller max_grad_norm" if self.max_grad_norm is not None
@@ -201,7 +208,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
         return (f"Try a lower learning rate (lr), {clip}{dtype}, or check the input for "
                 "extreme values.")
 
-    def _make_net(self, X, seed, checkpoint=None):
+    def _make_net(self, X, seed, checkpoint=None, rng=None):
         callbacks = [SkipNonFiniteSteps(self._remedies())]
         if self.max_grad_norm is not None:
             callbacks.append(GradientNormClipping(self.max_grad_norm))
@@ -232,6 +239,7 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             callbacks=callbacks,
             device=self.device_,
             auxiliary_loss=self.auxiliary_loss,
+            rng=rng,
             verbose=int(self.verbose),
         )
 

@@ -77,13 +77,24 @@ class DensityNet(NeuralNet):
         ``auxiliary_loss(module, n_rows) -> scalar tensor`` added to the training
         loss of every batch (``n_rows``: the batch size), e.g. an outlier loss on
         another sample.
+    rng : PrivateRNG or None, default=None
+        The fit's random streams (:class:`skood.utils._rng.PrivateRNG`): the data
+        loaders' shuffling and seeds, the dequantisation noise and the auxiliary
+        loss's draws come from them instead of torch's global generator. Only the
+        draws are routed (the loaders' first batch, the auxiliary loss): the flow's
+        forward and backward passes run without the mode's per-operation cost.
     **kwargs
         :class:`skorch.NeuralNet`'s parameters.
     """
 
-    def __init__(self, *args, auxiliary_loss=None, **kwargs):
+    def __init__(self, *args, auxiliary_loss=None, rng=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.auxiliary_loss = auxiliary_loss
+        self.rng = rng
+
+    def get_iterator(self, dataset, training=False):
+        loader = super().get_iterator(dataset, training=training)
+        return loader if self.rng is None else _PrivateLoader(loader, self.rng)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train as :meth:`skorch.NeuralNet.partial_fit`, but let ``KeyboardInterrupt`` through.
@@ -94,19 +105,62 @@ class DensityNet(NeuralNet):
         """
         if not self.initialized_:
             self.initialize()
-        self.notify("on_train_begin", X=X, y=y)
+        noisy = [m for m in self.module_.modules() if isinstance(m, PixelDequantization)]
+        if self.rng is not None:
+            for m in noisy:
+                m.generator = self.rng.generator(self.device)
         try:
-            self.fit_loop(X, y, **fit_params)
-        except StopTraining:
-            pass
-        self.notify("on_train_end", X=X, y=y)
+            self.notify("on_train_begin", X=X, y=y)
+            try:
+                self.fit_loop(X, y, **fit_params)
+            except StopTraining:
+                pass
+            self.notify("on_train_end", X=X, y=y)
+        finally:
+            for m in noisy:
+                m.generator = None
         return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
         if training and self.auxiliary_loss is not None:
-            loss = loss + self.auxiliary_loss(self.module_, len(y_pred))
+            if self.rng is None:
+                loss = loss + self.auxiliary_loss(self.module_, len(y_pred))
+            else:
+                with self.rng:
+                    loss = loss + self.auxiliary_loss(self.module_, len(y_pred))
         return loss
+
+
+class _PrivateLoader:
+    """A data loader whose random draws come from a :class:`PrivateRNG`.
+
+    A torch ``DataLoader`` draws a base seed when it is iterated and its shuffling
+    sampler draws its permutation on the first batch; both happen under the mode,
+    the remaining batches are fetched without it.
+    """
+
+    def __init__(self, loader, rng):
+        self.loader = loader
+        self.rng = rng
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __getattr__(self, name):
+        if name in ("loader", "rng"):
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        with self.rng:
+            it = iter(self.loader)
+            try:
+                first = next(it)
+            except StopIteration:
+                return
+        yield first
+        yield from it
 
 
 class StopTraining(Exception):
@@ -175,8 +229,8 @@ class EpochCheckpoint(Callback):
     """Save the training state after every completed epoch, and resume from it.
 
     The file holds the module's and the optimizer's ``state_dict``, the history,
-    the torch random generator's state (which drives the batch shuffling and the
-    dequantization noise) and the early-stopping counters, so that training
+    the state of the fit's random generators (which drive the batch shuffling and
+    the dequantization noise) and the early-stopping counters, so that training
     resumed from it continues exactly as if it had not stopped. It is written
     atomically (a temporary file renamed over the previous one), read with
     ``torch.load(weights_only=True)``, which loads tensors and plain containers
@@ -190,12 +244,16 @@ class EpochCheckpoint(Callback):
         Identifies the fit the checkpoint belongs to.
     resume : dict or None
         A loaded checkpoint (:meth:`read`) to restore when training begins.
+    rng : PrivateRNG or None, default=None
+        The fit's random streams (:class:`skood.utils._rng.PrivateRNG`); ``None``:
+        torch's global generators.
     """
 
-    def __init__(self, path, fingerprint, resume=None):
+    def __init__(self, path, fingerprint, resume=None, rng=None):
         self.path = path
         self.fingerprint = fingerprint
         self.resume = resume
+        self.rng = rng
 
     @staticmethod
     def read(path, fingerprint):
@@ -220,6 +278,17 @@ class EpochCheckpoint(Callback):
                 for name, value in json.loads(saved["scalars"]).items():
                     setattr(cb, name, value)
                 cb.best_model_weights_ = saved["weights"]
+        if self.rng is not None:
+            # "rng" is the CPU stream, "cuda_rng" the model device's (a list in
+            # checkpoints written with the global generators: one state per GPU).
+            self.rng.generator("cpu").set_state(state["rng"])
+            cuda = state["cuda_rng"]
+            if cuda is not None and _on_cuda(net) and torch.cuda.is_available():
+                device = torch.device(net.device)
+                if isinstance(cuda, (list, tuple)):
+                    cuda = cuda[device.index or torch.cuda.current_device()]
+                self.rng.generator(device).set_state(cuda)
+            return
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -233,13 +302,21 @@ class EpochCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "history": json.dumps(list(net.history)),
             "early_stopping": _early_stopping_state(stopper[0]) if stopper else None,
-            "rng": torch.get_rng_state(),
-            "cuda_rng": (torch.cuda.get_rng_state_all()
+            "rng": self._cpu_state(),
+            "cuda_rng": (self._cuda_state(net)
                          if net.module_ is not None and _on_cuda(net) else None),
         }
         tmp = f"{self.path}.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.path)
+
+    def _cpu_state(self):
+        return torch.get_rng_state() if self.rng is None else self.rng.generator("cpu").get_state()
+
+    def _cuda_state(self, net):
+        if self.rng is None:
+            return torch.cuda.get_rng_state_all()
+        return self.rng.generator(net.device).get_state()
 
 
 def _on_cuda(net):

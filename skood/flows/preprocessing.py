@@ -22,7 +22,13 @@ class PixelDequantization(Bijection):
     ``[0, max_value]``; they are mapped to integers ``round(x * 255 / max_value)``.
     No log-determinant is added: with bins of width 1/256 the bits/dim are
     ``(-log p + D ln 256) / (D ln 2)`` (Glow / Schirrmeister et al. convention).
+
+    The attribute ``generator`` (a ``torch.Generator`` on the input's device, or
+    ``None``: torch's global one) is what the training noise is drawn from; skood's
+    estimators set it to their fit's own generator while they train.
     """
+
+    generator = None
 
     def __init__(self, max_value=255.0):
         super().__init__()
@@ -33,7 +39,11 @@ class PixelDequantization(Bijection):
 
     def forward(self, x):
         x_int = self.to_int(x)
-        u = torch.rand_like(x_int) if self.training else torch.full_like(x_int, 0.5)
+        if self.training:
+            u = torch.rand(x_int.shape, generator=self.generator, dtype=x_int.dtype,
+                           device=x_int.device)
+        else:
+            u = torch.full_like(x_int, 0.5)
         return (x_int + u) / 256.0 - 0.5, x.new_zeros(x.shape[0])
 
     def inverse(self, y):

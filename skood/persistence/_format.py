@@ -37,6 +37,7 @@ from sklearn.svm import OneClassSVM
 from skorch.history import History
 
 from ..exceptions import InconsistentVersionWarning
+from ..utils._rng import PrivateRNG
 
 #: Version of the file layout; :func:`load` refuses files from a newer one.
 FORMAT_VERSION = 1
@@ -374,8 +375,9 @@ def _rebuild_net(density, state_dict):
         )
         density.device_ = torch.device("cpu")
     placeholder = np.zeros((2, density.n_features_in_))
-    # Building the module draws random initial weights: keep the caller's RNG as it was.
-    with torch.random.fork_rng(devices=[]):
+    # Building the module draws random initial weights (replaced by the saved ones):
+    # from a private stream, so the caller's global RNG is neither read nor advanced.
+    with PrivateRNG(0):
         net = density._make_net(placeholder, 0).initialize()
     net.module_.load_state_dict(state_dict)
     if getattr(density, "history_", None) is not None:
