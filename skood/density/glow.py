@@ -76,7 +76,10 @@ class GlowDensity(BaseFlowDensity):
         loss of every batch (e.g.
         :class:`~skood.detectors.likelihood_ratio.OutlierLoss`).
     device : str, default="cpu"
-        Torch device, e.g. ``"cuda"``.
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, or ``"auto"``
+        (a GPU when one is available, else the CPU); an unavailable device is refused
+        when fitting. A fitted model moves with :meth:`to`; pickled, it loads on the
+        CPU where CUDA is missing.
     dtype : {"float32", "float64"}, default="float32"
     checkpoint_dir : str, path-like or None, default=None
         Directory for a checkpoint of the training state (weights, optimizer,

@@ -37,6 +37,10 @@ class TabularFlowDensity(BaseFlowDensity):
         Added to the training loss of every batch; see
         :class:`~skood.density.GlowDensity`.
     device : str, default="cpu"
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, or ``"auto"``
+        (a GPU when one is available, else the CPU); an unavailable device is refused
+        when fitting. A fitted model moves with :meth:`to`; pickled, it loads on the
+        CPU where CUDA is missing.
     dtype : {"float32", "float64"}, default="float32"
     checkpoint_dir : str, path-like or None, default=None
         Directory for a checkpoint of the training state (weights, optimizer,
