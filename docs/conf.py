@@ -75,6 +75,7 @@ API_MODULES = [
     ("skood.model_selection", "Model selection"),
     ("skood.conformal", "Conformal detection"),
     ("skood.persistence", "Saving and loading"),
+    ("skood.parallel", "Parallel and out-of-core"),
     ("skood.plotting", "Plotting"),
     ("skood.datasets", "Datasets"),
     ("skood.benchmark", "Benchmark"),
