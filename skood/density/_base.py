@@ -129,17 +129,25 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Fit the flow by maximum likelihood.
 
+        A :class:`numpy.memmap` is not loaded into memory: training reads its batches
+        from the file (integer pixels stay integers until each batch is converted),
+        and the standardisation statistics are computed block by block; the fitted
+        model equals the one fitted on the same data in memory, bit for bit.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or numpy.memmap of shape (n_samples, n_features)
         y : ignored
 
         Returns
         -------
         self
         """
-        X = validate_data(self, check_flat(X), dtype=[np.float64, np.float32],
-                          ensure_min_samples=2)
+        stream = _is_memmap(X)
+        # A float memmap passes validation without a copy; integer pixels would be
+        # converted to float64 (eight times their size), so they keep their dtype.
+        dtype = None if stream and X.dtype.kind in "ui" else [np.float64, np.float32]
+        X = validate_data(self, check_flat(X), dtype=dtype, ensure_min_samples=2)
         try:
             check_representable(X, _DTYPES[self.dtype])
             self._resolve_data(X)
@@ -162,8 +170,8 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             done = 0 if checkpoint is None or checkpoint.resume is None else \
                 int(checkpoint.resume["epoch"])
             try:
-                self.net_.partial_fit(self.to_tensor(X), None,
-                                      epochs=max(self.max_epochs - done, 0))
+                data = _RowDataset(X, self.dtype_) if stream else self.to_tensor(X)
+                self.net_.partial_fit(data, None, epochs=max(self.max_epochs - done, 0))
             finally:
                 self.net_.rng = None  # the fitted model holds no generator
             self.n_iter_ = len(self.net_.history)
@@ -190,7 +198,8 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
                   if k not in ignored}
         digest = hashlib.sha256(json.dumps([type(self).__name__, params, seed,
                                             list(X.shape), str(X.dtype)]).encode())
-        digest.update(np.ascontiguousarray(X).tobytes())
+        for rows in gen_batches(X.shape[0], 65536):  # a memmap is not copied whole
+            digest.update(np.ascontiguousarray(X[rows]).tobytes())
         fingerprint = digest.hexdigest()
         path = os.path.join(os.fspath(self.checkpoint_dir), "skood-checkpoint.pt")
         resume = EpochCheckpoint.read(path, fingerprint)
@@ -509,6 +518,33 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             )
             state["device_"] = torch.device("cpu")
         super().__setstate__(state)
+
+
+def _is_memmap(X):
+    while isinstance(X, np.ndarray):
+        if isinstance(X, np.memmap):
+            return True
+        X = X.base
+    return False
+
+
+class _RowDataset(torch.utils.data.Dataset):
+    """The rows of a (memory-mapped) array as training samples, converted one by one.
+
+    Items are ``(row, dummy target)``, as skorch's own dataset yields them for
+    ``y=None``; the data loader stacks them into the same batches as the
+    in-memory tensor gives.
+    """
+
+    def __init__(self, X, dtype):
+        self.X = X
+        self.dtype = dtype
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, i):
+        return torch.as_tensor(np.array(self.X[i]), dtype=self.dtype), torch.Tensor([0])
 
 
 def _load_weights(module, source):

@@ -12,9 +12,43 @@ from ._base import BaseFlowDensity, bits_per_dim
 
 def standardization_params(X):
     """``module__mean`` / ``module__scale`` that standardise each feature of ``X``."""
-    scale = X.std(axis=0)
+    if X.ndim == 2 and X.shape[1] > 1 and X.flags.c_contiguous and not X.flags.f_contiguous:
+        mean, scale = _row_block_moments(X)
+    else:
+        mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale < 1e-8] = 1.0
-    return {"mean": X.mean(axis=0), "scale": scale}
+    return {"mean": mean, "scale": scale}
+
+
+def _row_block_moments(X, block_rows=None):
+    """``X.mean(axis=0)`` and ``X.std(axis=0)`` of a C-ordered array, read in blocks of rows.
+
+    The same numbers, bit for bit: NumPy sums a C-ordered array over its rows one
+    row after the other, and each block continues that sum (the running sum is the
+    block's first row), so a memory-mapped training set is never copied whole
+    (``X.std`` allocates a full-size temporary).
+    """
+    n = X.shape[0]
+    work = np.result_type(X.dtype, np.float16) if X.dtype.kind == "f" else np.float64
+    if block_rows is None:  # blocks of about 512 KiB
+        block_rows = max(1, 2**19 // (X.shape[1] * np.dtype(work).itemsize))
+
+    def column_sums(blocks):
+        acc = None
+        for block in blocks:
+            acc = np.add.reduce(block if acc is None else np.vstack([acc[None], block]), axis=0)
+        return acc
+
+    rows = [slice(i, i + block_rows) for i in range(0, n, block_rows)]
+    mean = column_sums(np.asarray(X[r], dtype=work) for r in rows) / n
+
+    def squares():
+        for r in rows:
+            d = np.asarray(X[r], dtype=work) - mean
+            d *= d
+            yield d
+
+    return mean, np.sqrt(column_sums(squares()) / n)
 
 
 class GlowDensity(BaseFlowDensity):
