@@ -264,6 +264,8 @@ def test_errors_name_the_problem(blob, fitted):
         DiffusionDensity(hidden_units=(), pixel_scale="continuous").fit(blob)
     with pytest.raises(ValueError, match="method"):
         fitted.sample(2, method="langevin")
+    with pytest.raises(ValueError, match="not a device skood can use"):
+        DiffusionDensity(device="tpu", pixel_scale="continuous").fit(blob)
 
 
 def test_pickle_and_skood_save_roundtrip(tmp_path, blob, fitted):

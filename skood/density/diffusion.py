@@ -26,6 +26,7 @@ from ..diffusion import (
 )
 from ..exceptions import TrainingDivergedError
 from ..persistence import versioned_state
+from ..utils._device import check_device
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, get_chunk_n_rows
 from ._base import check_flat, check_representable, discard_fitted
 from ._diffusion_net import EMA, DiffusionNet, MeanLoss, WarmupCosine
@@ -145,6 +146,9 @@ class DiffusionDensity(DensityMixin, BaseEstimator):
     path_steps : int, default=10
         DDIM steps of the path statistics.
     device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (a GPU when one
+        is available, else the CPU); an unknown or unavailable device is refused
+        with a ``ValueError`` when ``fit`` starts.
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling, the training noise and the
@@ -305,7 +309,7 @@ class DiffusionDensity(DensityMixin, BaseEstimator):
             check_representable(X, _DTYPES[self.dtype])
             self._resolve_data(X)
             self._check_values(X)
-            self.device_ = torch.device(self.device)
+            self.device_ = check_device(self.device)
             self.dtype_ = _DTYPES[self.dtype]
             rng = check_random_state(self.random_state)
             seed = int(rng.randint(np.iinfo(np.int32).max))
