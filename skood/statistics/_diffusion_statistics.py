@@ -71,7 +71,8 @@ default=("score_norms", "flipd")
     ...                       max_epochs=2, flipd_t0=0.05, random_state=0)
     >>> stats = DiffusionStatistics(dm).fit(X)
     >>> stats.get_feature_names_out()
-    array(['score_norm_0', 'score_norm_1', 'score_norm_2', 'flipd'], dtype=object)
+    array(['score_norm_0', 'score_norm_1', 'score_norm_2', 'flipd'],
+          dtype=object)
     >>> model = make_pipeline(stats, StandardScaler(), GaussianMixture(random_state=0))
     >>> model.fit(X).score_samples(X[:3]).shape
     (3,)
