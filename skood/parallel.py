@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["score_blocks", "set_torch_threads", "torch_threads"]
+__all__ = ["available_cores", "score_blocks", "set_torch_threads", "torch_threads"]
 
 _METHODS = ("score_samples", "decision_function", "predict")
 #: Rows per block when scoring a NumPy array or memmap (a Dask array keeps its chunks).
@@ -33,7 +33,18 @@ DEFAULT_BLOCK_ROWS = 65536
 
 
 def available_cores():
-    """The cores this process may run on (its CPU affinity, else ``os.cpu_count()``)."""
+    """The cores this process may run on (its CPU affinity, else ``os.cpu_count()``).
+
+    Returns
+    -------
+    n_cores : int
+
+    Examples
+    --------
+    >>> from skood.parallel import available_cores
+    >>> available_cores() >= 1
+    True
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
