@@ -153,3 +153,10 @@ def test_private_rng_dropout_draws_from_the_private_stream():
 def test_private_rng_refuses_ops_without_a_generator():
     with PrivateRNG(0), pytest.raises(RuntimeError, match="alpha_dropout draws from torch's"):
         F.alpha_dropout(torch.ones(3), 0.5, training=True)
+
+
+def test_fitted_model_keeps_no_generator(tmp_path):
+    flow = _tabular(0, checkpoint_dir=tmp_path).fit(X_TAB)
+    assert flow.net_.rng is None
+    held = [cb for _, cb in flow.net_.callbacks_ if getattr(cb, "rng", None) is not None]
+    assert held == []

@@ -174,6 +174,8 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
                 self.net_.partial_fit(data, None, epochs=max(self.max_epochs - done, 0))
             finally:
                 self.net_.rng = None  # the fitted model holds no generator
+                if checkpoint is not None:
+                    checkpoint.rng = None
             self.n_iter_ = len(self.net_.history)
             self.history_ = self.net_.history
             self._check_trained(X)
