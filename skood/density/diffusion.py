@@ -31,7 +31,12 @@ from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, get_chun
 from ._base import check_flat, check_representable, discard_fitted
 from ._diffusion_net import EMA, DiffusionNet, MeanLoss, WarmupCosine
 from ._net import SkipNonFiniteSteps
-from .glow import _AMBIGUOUS_MAX, _resolve_input_shape, standardization_params
+from .glow import (
+    _resolve_input_shape,
+    check_pixel_values,
+    resolve_pixel_scale,
+    standardization_params,
+)
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: ``trace="auto"``: the exact trace up to this many features, Hutchinson beyond.
@@ -358,34 +363,14 @@ class DiffusionDensity(DensityMixin, BaseEstimator):
 
     def _resolve_data(self, X):
         self.input_shape_ = _resolve_input_shape(self.input_shape, X.shape[1])
-        scale = self.pixel_scale
-        lo_x, hi_x = float(X.min()), float(X.max())
-        if scale == "auto":
-            scale = "uint8" if hi_x > 1.0 else "unit"
-            if 1.0 < hi_x <= _AMBIGUOUS_MAX:
-                warnings.warn(
-                    f"pixel_scale='auto' read the training maximum {hi_x:g} as pixels in "
-                    "[0, 255]; data in [0, 1] that overshoot slightly look the same. Pass "
-                    "pixel_scale='uint8' or 'unit' (after clipping) to say which.",
-                    UserWarning,
-                )
+        scale, self.pixel_range_ = resolve_pixel_scale(self.pixel_scale, X)
         self.pixel_scale_ = scale
-        self.pixel_range_ = (lo_x, hi_x)
         if scale == "continuous":
             params = standardization_params(X)
             self.mean_, self.scale_ = params["mean"], params["scale"]
 
     def _check_values(self, X):
-        if self.pixel_scale_ == "continuous":
-            return
-        hi = 255.0 if self.pixel_scale_ == "uint8" else 1.0
-        lo_x, hi_x = float(X.min()), float(X.max())
-        if lo_x < 0 or hi_x > hi:
-            raise ValueError(
-                f"Pixel values must lie in [0, {hi:g}] (pixel_scale={self.pixel_scale_!r}); "
-                f"got values in [{lo_x:g}, {hi_x:g}]. Rescale the images, or use "
-                "pixel_scale='continuous' for data that are not pixels."
-            )
+        check_pixel_values(self.pixel_scale_, X)
 
     def _module_params(self, seed):
         params = dict(n_features=self.n_features_in_,

@@ -218,35 +218,15 @@ class GlowDensity(BaseFlowDensity):
 
     def _resolve_data(self, X):
         self.input_shape_ = _resolve_input_shape(self.input_shape, X.shape[1])
-        scale = self.pixel_scale
-        lo_x, hi_x = float(X.min()), float(X.max())
-        if scale == "auto":
-            scale = "uint8" if hi_x > 1.0 else "unit"
-            if 1.0 < hi_x <= _AMBIGUOUS_MAX:
-                warnings.warn(
-                    f"pixel_scale='auto' read the training maximum {hi_x:g} as pixels in "
-                    "[0, 255]; data in [0, 1] that overshoot slightly look the same. Pass "
-                    "pixel_scale='uint8' or 'unit' (after clipping) to say which.",
-                    UserWarning,
-                )
+        scale, self.pixel_range_ = resolve_pixel_scale(self.pixel_scale, X)
         self.pixel_scale_ = scale
-        self.pixel_range_ = (lo_x, hi_x)
         if scale == "continuous" and self.logit_alpha is not None:
             raise ValueError(
                 "logit_alpha needs pixel data; this model has pixel_scale='continuous'."
             )
 
     def _check_values(self, X):
-        if self.pixel_scale_ == "continuous":
-            return
-        hi = 255.0 if self.pixel_scale_ == "uint8" else 1.0
-        lo_x, hi_x = float(X.min()), float(X.max())
-        if lo_x < 0 or hi_x > hi:
-            raise ValueError(
-                f"Pixel values must lie in [0, {hi:g}] (pixel_scale={self.pixel_scale_!r}); "
-                f"got values in [{lo_x:g}, {hi_x:g}]. Rescale the images, or use "
-                "pixel_scale='continuous' for data that are not pixels."
-            )
+        check_pixel_values(self.pixel_scale_, X)
 
     def _check_scale(self, X):
         # A model of [0, 255] pixels scores [0, 1] images as very dark images, and
@@ -285,6 +265,40 @@ class GlowDensity(BaseFlowDensity):
 #: Training maxima in (1, _AMBIGUOUS_MAX] are ambiguous between [0, 1] data and
 #: [0, 255] pixels.
 _AMBIGUOUS_MAX = 2.0
+
+
+def resolve_pixel_scale(pixel_scale, X):
+    """The pixel scale of training data ``X`` and its range: ``(scale, (min, max))``.
+
+    ``"auto"`` reads a maximum above 1 as [0, 255] pixels, else [0, 1], and warns
+    where the two are ambiguous (a maximum in (1, 2]).
+    """
+    lo_x, hi_x = float(X.min()), float(X.max())
+    scale = pixel_scale
+    if scale == "auto":
+        scale = "uint8" if hi_x > 1.0 else "unit"
+        if 1.0 < hi_x <= _AMBIGUOUS_MAX:
+            warnings.warn(
+                f"pixel_scale='auto' read the training maximum {hi_x:g} as pixels in "
+                "[0, 255]; data in [0, 1] that overshoot slightly look the same. Pass "
+                "pixel_scale='uint8' or 'unit' (after clipping) to say which.",
+                UserWarning,
+            )
+    return scale, (lo_x, hi_x)
+
+
+def check_pixel_values(pixel_scale, X):
+    """Refuse pixels outside the model's range (nothing to check for continuous data)."""
+    if pixel_scale == "continuous":
+        return
+    hi = 255.0 if pixel_scale == "uint8" else 1.0
+    lo_x, hi_x = float(X.min()), float(X.max())
+    if lo_x < 0 or hi_x > hi:
+        raise ValueError(
+            f"Pixel values must lie in [0, {hi:g}] (pixel_scale={pixel_scale!r}); "
+            f"got values in [{lo_x:g}, {hi_x:g}]. Rescale the images, or use "
+            "pixel_scale='continuous' for data that are not pixels."
+        )
 
 
 def _resolve_input_shape(input_shape, n_features):
