@@ -7,21 +7,20 @@ training images, then the fast (matrix-free) LID of 300 + 300 test images and th
 exact LID of 8 + 8 of them.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 
-from skood.datasets import load_fashion_mnist, load_mnist
+from skood.datasets import get_data_home, load_fashion_mnist, load_mnist
 from skood.density import GlowDensity
 from skood.detectors import LIDLikelihoodDetector
 from skood.detectors.lid_calibration import lid_from_singular_values
 from skood.flows.spectral import flow_singular_values
 from skood.metrics import dual_threshold_auroc
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = get_data_home()  # SKOOD_DATA, set by tests/conftest.py to ../shared/data
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (DATA / "mnist").exists(), reason="real data not available"),
