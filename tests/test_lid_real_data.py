@@ -7,7 +7,6 @@ training images, then the fast (matrix-free) LID of 300 + 300 test images and th
 exact LID of 8 + 8 of them.
 """
 
-
 import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
