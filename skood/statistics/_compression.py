@@ -73,3 +73,13 @@ def compressed_bits(images, input_shape, codec="png", *, n_jobs=None):
         delayed(chunk_bits)(rows) for rows in np.array_split(images, n_chunks)
     )
     return np.concatenate(parts) if parts else np.empty(0)
+
+
+def model_pixel_bits_per_dim(model, X, codec, *, n_jobs=None):
+    """Compressed length in bits per dimension of inputs ``X`` of a fitted pixel model.
+
+    ``model`` has ``pixel_scale_`` (``"uint8"`` or ``"unit"``) and ``input_shape_``;
+    [0, 1] pixels are put back on [0, 255] before compressing.
+    """
+    pixels = X if model.pixel_scale_ == "uint8" else np.asarray(X) * 255.0
+    return compressed_bits(pixels, model.input_shape_, codec, n_jobs=n_jobs) / X.shape[1]

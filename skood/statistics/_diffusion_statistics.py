@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..density import DiffusionDensity
 from ..utils._sklearn_compat import HasMethods, StrOptions, _fit_context
-from ._compression import compressed_bits
+from ._compression import model_pixel_bits_per_dim
 
 _CODECS = {"png", "webp", "jpeg2000", "min"}
 _KINDS = ("score_norms", "flipd", "log_prob", "path")
@@ -177,10 +177,8 @@ default=("score_norms", "flipd")
             value = getattr(output, kind)
             cols += list(value.T) if value.ndim == 2 else [value]
         if self.compression_ is not None:
-            pixels = X if self.density_.pixel_scale_ == "uint8" else np.asarray(X) * 255.0
-            bits = compressed_bits(pixels, self.density_.input_shape_, self.compression_,
-                                   n_jobs=self.n_jobs)
-            cols.append(bits / X.shape[1])
+            cols.append(model_pixel_bits_per_dim(self.density_, X, self.compression_,
+                                                 n_jobs=self.n_jobs))
         if self.reference is not None:
             cols.append(self.reference.score_samples(X))
         return np.column_stack(cols).astype(np.float64)

@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..density import TabularFlowDensity
 from ..utils._sklearn_compat import FlowMethods, HasMethods, StrOptions, _fit_context
-from ._compression import compressed_bits
+from ._compression import model_pixel_bits_per_dim
 
 _CODECS = {"png", "webp", "jpeg2000", "min"}
 
@@ -197,10 +197,8 @@ class FlowStatistics(TransformerMixin, BaseEstimator):
                 cols += [out.log_prior_per_scale[:, s], out.logdet_per_scale[:, s],
                          np.mean(z**2, axis=1)]
         if self.compression_ is not None:
-            pixels = X if self.flow_.pixel_scale_ == "uint8" else np.asarray(X) * 255.0
-            bits = compressed_bits(pixels, self.flow_.input_shape_, self.compression_,
-                                   n_jobs=self.n_jobs)
-            cols.append(bits / X.shape[1])
+            cols.append(model_pixel_bits_per_dim(self.flow_, X, self.compression_,
+                                                 n_jobs=self.n_jobs))
         if self.reference is not None:
             cols.append(self.reference.flow_pass(X, latents=False).log_prob)
         return np.column_stack(cols).astype(np.float64)
