@@ -3,7 +3,53 @@
 import numpy as np
 from sklearn.base import OutlierMixin
 
-__all__ = ["OffsetOutlierMixin"]
+__all__ = ["OffsetOutlierMixin", "offset_from_scores"]
+
+# Scores this close to the threshold (relative to the scores' range) are round-off
+# ties: float32 scores of one row move by about 1e-7 with the batch it is scored in.
+_TIE_RTOL = 1e-6
+
+
+def offset_from_scores(scores, false_alarm_rate):
+    """The threshold that flags ``false_alarm_rate`` of ``scores``, never on one of them.
+
+    The ``false_alarm_rate`` quantile (linear interpolation) of the finite
+    ``scores``; where that lands within round-off of a score (tied scores, or a
+    quantile that falls on a sample), it moves down to halfway to the next
+    lower score. Otherwise a calibration row would sit on the threshold and its
+    label would flip with the last bit of its score, e.g. between scoring it
+    alone and in a batch.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples,)
+        Normality of the calibration rows.
+    false_alarm_rate : float in [0, 1]
+
+    Returns
+    -------
+    offset : float
+
+    Examples
+    --------
+    >>> from skood.base import offset_from_scores
+    >>> offset_from_scores([1.0, 2.0, 3.0, 4.0, 5.0], 0.25)
+    1.5
+    >>> offset_from_scores([1.0, 2.0, 3.0, 4.0, 5.0], 0.3)
+    2.2
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.sort(scores[np.isfinite(scores)])
+    if scores.size == 0:
+        raise ValueError("No finite calibration score to set the threshold from.")
+    t = float(np.percentile(scores, 100.0 * false_alarm_rate))
+    tol = _TIE_RTOL * max(float(scores[-1] - scores[0]), abs(t), np.finfo(np.float64).tiny)
+    near = np.abs(scores - t) <= tol
+    if not near.any():
+        return t
+    tied = scores[near][0]
+    lower = scores[scores < tied - tol]
+    return float(0.5 * (lower[-1] + tied)) if lower.size else float(tied - 2 * tol)
 
 
 class OffsetOutlierMixin(OutlierMixin):

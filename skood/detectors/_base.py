@@ -18,7 +18,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import OffsetOutlierMixin
+from ..base import OffsetOutlierMixin, offset_from_scores
 from ..density import TabularFlowDensity
 from ..density import check_flat, discard_fitted
 from ..metrics import make_groups
@@ -147,8 +147,8 @@ class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
                                 rng)
         self.calibration_statistics_ = stats
         self.bootstrap_seed_ = int(rng.randint(np.iinfo(np.int32).max))
-        self.offset_ = float(np.percentile(self._calibration_scores(stats),
-                                           100.0 * self._false_alarm_rate()))
+        self.offset_ = offset_from_scores(self._calibration_scores(stats),
+                                          self._false_alarm_rate())
         self.group_thresholds_ = {
             m: self._bootstrap_threshold(m) for m in CACHED_GROUP_SIZES
             if m >= self._min_group_size()
