@@ -9,7 +9,8 @@ benchmark's tasks and budget (``skood benchmark``'s 3-level Glow 3x4x64 at 32x32
 trained flow, so the rows differ only in the statistics:
 
 - default: one log-likelihood term per scale, compressed length, k-NN distance in
-  input space;
+  input space; a robust (Minimum Covariance Determinant) Gaussian density;
+- ``density="gmm"``: a Gaussian mixture, components chosen by cross-validation;
 - ``statistics="split"``: per scale the prior term, log-determinant and latent norm;
 - ``neighbor_space="latent"``: the k-NN distance between the flow's latents;
 - ``n_neighbors=None``: no distance statistic.
@@ -35,6 +36,7 @@ from skood.metrics import evaluate_id_ood
 
 VARIANTS = {
     "default": {},
+    'density="gmm"': {"density": "gmm"},
     'statistics="split"': {"statistics": "split"},
     'neighbor_space="latent"': {"neighbor_space": "latent"},
     "n_neighbors=None": {"n_neighbors": None},

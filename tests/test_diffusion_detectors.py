@@ -61,7 +61,7 @@ def test_density_of_diffusion_statistics_needs_no_new_class(data, frozen):
     det = DensityOfStatesDetector(frozen, random_state=0).fit(X)
     assert isinstance(det.statistics_, DiffusionStatistics)
     assert det.statistic_names_ == ["score_norm_0", "score_norm_1", "score_norm_2", "flipd",
-                                    "log_knn_distance"]
+                                    "knn_distance"]
     assert det.score_samples(X_out).mean() < det.score_samples(X[:40]).mean()
     chosen = DensityOfStatesDetector(frozen, statistics=("path", "log_prob"), n_neighbors=None,
                                      random_state=0).fit(X)

@@ -8,7 +8,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity, NearestNeighbors
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.svm import OneClassSVM
 
 from ..density.diffusion import is_diffusion
@@ -16,8 +16,9 @@ from ..statistics import DiffusionStatistics, FlowStatistics
 from ..statistics._diffusion_statistics import DEFAULT_DIFFUSION_STATISTICS, check_statistics
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ._base import BaseFlowDetector, fit_flow
+from ._robust_gaussian import RobustGaussian
 
-_DENSITIES = ("gmm", "kde", "ocsvm")
+_DENSITIES = ("robust", "gmm", "kde", "ocsvm")
 # Folds of the cross-validation that chooses the density's complexity and gives the
 # out-of-fold calibration scores behind offset_.
 _N_FOLDS = 5
@@ -45,16 +46,23 @@ class DensityOfStatesDetector(BaseFlowDetector):
     (MNIST under a Fashion-MNIST flow) is as atypical as an unlikely one, which a
     likelihood threshold misses.
 
-    The default density is a full-covariance Gaussian mixture whose number of
-    components (1 to ``max_components``) is chosen by 5-fold cross-validated
-    held-out log-likelihood on the calibration rows (what MSMA does for its score
-    statistics). ``offset_`` is set on out-of-fold calibration scores, since
-    in-sample density scores are optimistic. Which statistics, the
-    standardisation and the density are choices of this reconstruction, exposed
-    as parameters. The defaults keep the density low-dimensional (one term per
-    scale rather than three: a density of few statistics is estimated well from
-    the few hundred held-out rows there usually are) and add the distance
-    statistic of classical detectors, measured in input space.
+    The statistics are standardised by their calibration median and
+    interquartile range, and the default density is a full-covariance Gaussian
+    fitted robustly (the reweighted Minimum Covariance Determinant): the
+    calibration rows are unlabelled, and a few atypical ones (anomalies in a
+    contaminated training set, inputs on which the flow's likelihood is
+    pathological, -1e4 where the rest lie near 40) would otherwise set the
+    scale and shape of the density every input is judged by. A Gaussian
+    mixture with the number of components chosen by cross-validated held-out
+    log-likelihood (MSMA's choice for its score statistics), a kernel density
+    and a one-class SVM are options. ``offset_`` is set on out-of-fold
+    calibration scores, since in-sample density scores are optimistic. Which
+    statistics, the standardisation and the density are choices of this
+    reconstruction, exposed as parameters. The defaults keep the density
+    low-dimensional (one term per scale rather than three: a density of few
+    statistics is estimated well from the few hundred held-out rows there
+    usually are) and add the distance statistic of classical detectors,
+    measured in input space.
 
     With a diffusion model (:class:`~skood.density.DiffusionDensity`) the
     statistics are its own (:class:`~skood.statistics.DiffusionStatistics`):
@@ -82,13 +90,16 @@ class DensityOfStatesDetector(BaseFlowDetector):
     reference : fitted density estimator or None, default=None
         Adds its log-likelihood as a statistic (a background or general model,
         wrapped in ``FrozenEstimator``).
-    density : {"gmm", "kde", "ocsvm"}, default="gmm"
-        ``"gmm"``: full-covariance Gaussian mixture, components chosen by
-        cross-validation; ``"kde"``: Gaussian kernel density, bandwidth chosen by
+    density : {"robust", "gmm", "kde", "ocsvm"}, default="robust"
+        ``"robust"``: one full-covariance Gaussian whose mean and covariance are
+        the reweighted Minimum Covariance Determinant estimate
+        (:class:`sklearn.covariance.MinCovDet`), robust to up to half the
+        calibration rows being atypical; ``"gmm"``: full-covariance Gaussian
+        mixture, components chosen by cross-validation; ``"kde"``: Gaussian kernel density, bandwidth chosen by
         cross-validation; ``"ocsvm"``: one-class SVM (``gamma="scale"``), whose
         score is a normality but not a log-density.
     n_neighbors : int or None, default=5
-        Adds ``log_knn_distance``: the log of the mean Euclidean distance to the
+        Adds ``knn_distance``: the mean Euclidean distance to the
         ``n_neighbors`` nearest of the rows passed to ``fit`` (the flow's
         training rows and the calibration rows; at most 5000, the calibration
         rows first, the rest drawn by ``random_state``); an input identical to
@@ -134,14 +145,15 @@ class DensityOfStatesDetector(BaseFlowDetector):
         The fitted statistics transformer.
     statistic_names_ : list of str
         Names of the statistics' columns (``statistics_``'s, then
-        ``log_knn_distance``).
+        ``knn_distance``).
     neighbors_ : NearestNeighbors or None
         The reference points of the k-NN distance statistic.
     neighbor_scaler_ : StandardScaler or None
         Standardisation of non-pixel inputs before the distance
         (``neighbor_space="input"``).
-    scaler_ : StandardScaler
-        Standardisation of the statistics (fitted on the calibration rows).
+    scaler_ : RobustScaler
+        Standardisation of the statistics by their median and interquartile
+        range on the calibration rows.
     density_ : estimator
         The fitted density of the standardised statistics.
     calibration_statistics_ : ndarray of shape (n_calibration, n_statistics)
@@ -165,7 +177,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
     >>> flow = TabularFlowDensity(n_layers=2, max_epochs=5, random_state=0)
     >>> det = DensityOfStatesDetector(flow, random_state=0).fit(X)
     >>> det.statistic_names_
-    ['log_lik_0', 'log_knn_distance']
+    ['log_lik_0', 'knn_distance']
     >>> det.predict([[6.0, 6.0, 6.0], X[1]])
     array([-1,  1])
     """
@@ -191,7 +203,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         statistics="terms",
         compression="auto",
         reference=None,
-        density="gmm",
+        density="robust",
         n_neighbors=5,
         neighbor_space="input",
         max_components=5,
@@ -227,7 +239,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
             compression=self.compression, reference=self.reference, n_jobs=self.n_jobs,
         ).fit(X[:2])  # a frozen flow: fit only records the statistics' names
         names = list(self.statistics_.get_feature_names_out())
-        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["log_knn_distance"])
+        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["knn_distance"])
 
     def _fit_diffusion(self, X):
         # Checked before training: a wrong setting fails fast.
@@ -247,7 +259,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
             reference=self.reference, n_jobs=self.n_jobs,
         ).fit(X[:2])  # a frozen model: fit only records the statistics' names
         names = list(self.statistics_.get_feature_names_out())
-        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["log_knn_distance"])
+        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["knn_distance"])
 
     def _fit_neighbors(self, X_fit, X_cal, rng):
         """Reference points of the distance: every row ``fit`` saw, at most 5000
@@ -296,7 +308,9 @@ class DensityOfStatesDetector(BaseFlowDetector):
         # (Brute-force distances of identical inputs are zero up to round-off.)
         same = dist[:, 0] <= _DUPLICATE_RTOL * dist[:, 1]
         dist = np.where(same[:, None], dist[:, 1:k + 1], dist[:, :k])
-        return np.column_stack([S, np.log(np.maximum(dist.mean(1), 1e-300))])
+        # The distance itself, not its log: inputs with exact duplicates (common in
+        # tabular data) are at distance 0, which a log sends to -inf.
+        return np.column_stack([S, dist.mean(1)])
 
     def _calibration_statistics(self, X_fit, X_cal, rng):
         self.neighbors_ = self.neighbor_scaler_ = None
@@ -305,7 +319,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
         return self._statistics(X_cal)
 
     def _calibrate(self, X_fit, X_cal, S, rng):
-        self.scaler_ = StandardScaler().fit(S)
+        # Median and interquartile range: a few extreme statistics (anomalies among
+        # unlabelled rows, a flow's likelihood of -1e4 on one input) must not set
+        # the scale every other row is measured in.
+        self.scaler_ = RobustScaler(unit_variance=True).fit(S)
         Z = self.scaler_.transform(S)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         n_folds = min(_N_FOLDS, len(Z))
@@ -321,6 +338,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
 
     def _make_density(self, Z, cv, seed):
         n, d = Z.shape
+        if self.density == "robust":
+            return RobustGaussian(reg_covar=_REG_COVAR, random_state=seed)
         if self.density == "ocsvm":
             return OneClassSVM(gamma="scale")
         if self.density == "kde":

@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity, NearestNeighbors
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.svm import OneClassSVM
 from skorch.history import History
 
@@ -58,6 +58,7 @@ def _allowed():
         LikelihoodRatioDetector,
         TypicalityDetector,
     )
+    from ..detectors._robust_gaussian import RobustGaussian
     from ..detectors.likelihood_ratio import OutlierLoss
     from ..statistics import DiffusionStatistics, FlowStatistics
 
@@ -68,11 +69,12 @@ def _allowed():
             LastScaleDetector, LIDLikelihoodDetector, LikelihoodDetector,
             LikelihoodRatioDetector, TypicalityDetector,
         ],
+        "skood.detectors._robust_gaussian": [RobustGaussian],
         "skood.detectors.likelihood_ratio": [OutlierLoss],
         "skood.statistics": [DiffusionStatistics, FlowStatistics],
         "sklearn.frozen": [FrozenEstimator],
         "sklearn.mixture": [GaussianMixture],
-        "sklearn.preprocessing": [StandardScaler],
+        "sklearn.preprocessing": [RobustScaler, StandardScaler],
         "sklearn.svm": [OneClassSVM],
         "sklearn.neighbors": [KernelDensity, NearestNeighbors],
     }
@@ -390,6 +392,7 @@ def load(path):
 
     Only classes from a fixed allow-list are rebuilt (skood's estimators, and
     scikit-learn's ``FrozenEstimator``, ``GaussianMixture``, ``StandardScaler``,
+    ``RobustScaler``,
     ``NearestNeighbors``, ``KernelDensity`` and ``OneClassSVM``); any other class
     name, a file that is not a skood file (e.g. a pickle) or a file from a newer
     format is refused with a ``ValueError``. A file written by other versions of
