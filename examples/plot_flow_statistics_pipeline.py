@@ -6,7 +6,7 @@ A flow's statistics in a scikit-learn Pipeline
 input to named statistics from one pass of a flow (per-scale likelihood terms, the
 compressed length of an image, ...). Any scikit-learn density or outlier detector
 can then model those statistics: this is what
-:class:`~skood.detectors.DensityOfStatesDetector` does with a Gaussian mixture, and a
+:class:`~skood.detectors.DensityOfStatesDetector` does with a robust Gaussian, and a
 :class:`~sklearn.pipeline.Pipeline` lets you swap in your own.
 
 Two pipelines on digits 0-4 (ID) vs 5-9 (OOD):

@@ -73,8 +73,8 @@ print(f"likelihood AUROC (ID = test digits): {auroc_id_ood(ll_test, ll_blur):.3f
 # The two-sided fix: the density of the flow's statistics
 # --------------------------------------------------------
 # :class:`~skood.detectors.DensityOfStatesDetector` computes per-scale likelihood
-# terms, the compressed length of the image and a latent nearest-neighbour distance
-# from one flow pass, and fits a Gaussian mixture to their joint distribution on the
+# terms, the compressed length of the image and a nearest-neighbour distance
+# from one flow pass, and fits a robust Gaussian to their joint distribution on the
 # 300 held-out digits. The blurred digits' statistics lie outside that cloud, on the
 # *high*-likelihood side, so they get a low normality.
 dos = DensityOfStatesDetector(flow, random_state=0).fit(X_cal)
