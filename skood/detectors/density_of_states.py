@@ -95,9 +95,11 @@ class DensityOfStatesDetector(BaseFlowDetector):
         the reweighted Minimum Covariance Determinant estimate
         (:class:`sklearn.covariance.MinCovDet`), robust to up to half the
         calibration rows being atypical; ``"gmm"``: full-covariance Gaussian
-        mixture, components chosen by cross-validation; ``"kde"``: Gaussian kernel density, bandwidth chosen by
-        cross-validation; ``"ocsvm"``: one-class SVM (``gamma="scale"``), whose
-        score is a normality but not a log-density.
+        mixture, components chosen by cross-validation (better where the
+        calibration rows are clean and the statistics multimodal); ``"kde"``:
+        Gaussian kernel density, bandwidth chosen by cross-validation;
+        ``"ocsvm"``: one-class SVM (``gamma="scale"``), whose score is a
+        normality but not a log-density.
     n_neighbors : int or None, default=5
         Adds ``knn_distance``: the mean Euclidean distance to the
         ``n_neighbors`` nearest of the rows passed to ``fit`` (the flow's
