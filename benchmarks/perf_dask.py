@@ -22,7 +22,6 @@ memmap (sampled every 50 ms), against the data's size. Public API only.
 import argparse
 import os
 import platform
-import subprocess
 import tempfile
 import threading
 import time
@@ -33,6 +32,8 @@ import torch
 
 from skood.density import TabularFlowDensity
 from skood.parallel import available_cores, score_blocks, set_torch_threads
+
+from ._provenance import git_rev
 
 RESULTS = Path(__file__).parent / "results"
 N_FEATURES, BLOCK_ROWS = 16, 50_000
@@ -71,14 +72,6 @@ class _PeakMemory:
     def max_increase(self):
         return max(self.peak[w] - self.base[w] for w in self.base)
 
-
-def _git_rev():
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"],
-                                       cwd=Path(__file__).parent,
-                                       stderr=subprocess.DEVNULL).decode().strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _worker_env():
@@ -142,7 +135,7 @@ def main(argv=None):
         f"{args.rows:,} rows ({data_mb:.0f} MiB) in blocks of {BLOCK_ROWS:,}; "
         f"LocalCluster worker processes with 1 Dask thread each, torch threads from "
         f"set_torch_threads; {available_cores()} cores ({platform.machine()}, shared with "
-        f"other jobs), torch {torch.__version__}, skood {_git_rev()}. Best of "
+        f"other jobs), torch {torch.__version__}, skood {git_rev()}. Best of "
         f"{args.repeats}; scores equal in-memory scoring bit for bit in every run. "
         f"In this process, without Dask ({torch.get_num_threads()} torch thread(s)): "
         f"{args.rows / in_process:,.0f} rows/s.",

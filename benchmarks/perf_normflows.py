@@ -21,12 +21,13 @@ same thread count).
 import argparse
 import platform
 import warnings
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._provenance import git_rev
 
 RESULTS = Path(__file__).parent / "results"
 SHAPE = (1, 28, 28)
@@ -237,14 +238,6 @@ def compare(models, train_batch_sizes=(16, 64), score_batch_sizes=(16, 64, 256),
     return train, score, finite, bpd
 
 
-def _git_rev():
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"],
-                                       cwd=Path(__file__).parent,
-                                       stderr=subprocess.DEVNULL).decode().strip()
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
 
 # --------------------------------------------------------------------------- report
 DIFFERENCES = """\
@@ -349,7 +342,7 @@ def main(argv=None):
         f"{HIDDEN} hidden channels, LU 1x1 conv, affine coupling, float32, CPU; "
         f"torch {torch.__version__}, normflows {getattr(nf, '__version__', '?')}, "
         f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}; "
-        f"skood {_git_rev()}. Interleaved in one process (the order of the models "
+        f"skood {git_rev()}. Interleaved in one process (the order of the models "
         f"alternates every repeat), {args.repeats} repeats per cell, on a machine shared "
         "with other jobs (contention hits every model alike, the spread in brackets "
         "shows it). Speed-up = normflows time / skood time (> 1: skood faster). "

@@ -18,7 +18,6 @@ interleaved (the order alternates every repeat), medians:
 
 import argparse
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._provenance import git_rev
 
 RESULTS = Path(__file__).parent / "results"
 N_LAYERS, HIDDEN, TRAIN_BATCH, SCORE_ROWS = 6, 64, 128, 4096
@@ -114,14 +115,6 @@ def measure(d, repeats, kinds=("skood", "before", "dense")):
             {k: float(np.median(v)) for k, v in t_score.items()})
 
 
-def _git_rev():
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"],
-                                       cwd=Path(__file__).parent,
-                                       stderr=subprocess.DEVNULL).decode().strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -132,7 +125,7 @@ def main(argv=None):
     lines = [
         f"TabularFlow, {N_LAYERS} steps, {HIDDEN} hidden units, float32, CPU; torch "
         f"{torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"{platform.processor() or platform.machine()}; skood {_git_rev()}. Interleaved in "
+        f"{platform.processor() or platform.machine()}; skood {git_rev()}. Interleaved in "
         f"one process, median of {args.repeats} repeats, on a machine shared with other "
         "jobs (contention hits every row alike). Training step: batch "
         f"{TRAIN_BATCH}, forward + backward + Adam step; scoring: {SCORE_ROWS} rows in "
