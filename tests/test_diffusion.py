@@ -15,6 +15,8 @@ import torch
 from skood.density import DiffusionDensity
 from skood.diffusion import (
     VPSDE,
+    DiffusionModule,
+    EpsUNet,
     eps_and_trace,
     flipd,
     knee_time,
@@ -278,3 +280,71 @@ def test_pickle_and_skood_save_roundtrip(tmp_path, blob, fitted):
     loaded = skood.load(path)
     assert np.array_equal(loaded.score_samples(blob[:5]), lp)
     assert np.array_equal(loaded.flipd(blob[:5]), fitted.flipd(blob[:5]))
+
+
+# -- the convolutional U-Net option ---------------------------------------------------------
+_UNET = dict(network="unet", channels=(4, 8), time_embedding_dim=8, max_epochs=2, ode_steps=3,
+             n_score_levels=2, path_steps=2, flipd_t0=0.05, trace="hutchinson", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.RandomState(0)
+    # 2x4x4 images: smooth blobs plus pixel noise, in [0, 255]
+    base = np.linspace(0, 200, 32)[None] + rng.randint(0, 40, size=(120, 32))
+    return np.clip(base, 0, 255).round()
+
+
+def test_unet_is_a_per_image_convolutional_eps_network():
+    net = DiffusionModule(n_features=32, network="unet", input_shape=(2, 4, 4), channels=(4, 8),
+                          time_embedding_dim=8, pixel_max=255.0, seed=0).net
+    assert isinstance(net, EpsUNet)
+    y = torch.randn(5, 32, generator=torch.Generator().manual_seed(0))
+    t = torch.full((5,), 0.3)
+    assert torch.count_nonzero(net(y, t)) == 0  # zero output convolution: eps = 0
+    torch.nn.init.normal_(net.out.weight, generator=torch.Generator().manual_seed(1))
+    out = net(y, t)
+    assert out.shape == (5, 32)
+    # GroupNorm, not batch norm: a row's prediction does not depend on the batch
+    # (up to float32 kernels that differ with the batch size)
+    torch.testing.assert_close(net(y[2:3], t[2:3]), out[2:3], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="divisible by 2"):
+        EpsUNet((1, 5, 5), channels=(4, 8))
+
+
+def test_unet_density_fits_scores_samples_and_saves(tmp_path, images):
+    import skood
+
+    dm = DiffusionDensity((2, 4, 4), **_UNET).fit(images)
+    assert isinstance(dm.module_.net, EpsUNet)
+    out = dm.diffusion_statistics(images[:6], statistics=("log_prob", "flipd", "score_norms",
+                                                         "path"))
+    assert np.all(np.isfinite(out.log_prob)) and out.score_norms.shape == (6, 2)
+    # independent of the other rows scored (up to float32 convolution kernels that
+    # differ with the batch size)
+    np.testing.assert_allclose(dm.score_samples(images[2:4]), out.log_prob[2:4], rtol=1e-5)
+    assert dm.sample(3, random_state=0).shape == (3, 32)
+    path = tmp_path / "unet.skood"
+    skood.save(dm, path)
+    np.testing.assert_array_equal(skood.load(path).score_samples(images[:6]), out.log_prob)
+    # the MLP on the same data is a different model
+    mlp = DiffusionDensity((2, 4, 4), **{**_UNET, "network": "mlp", "hidden_units": (8,)})
+    assert not np.array_equal(mlp.fit(images).score_samples(images[:6]), out.log_prob)
+
+
+def test_unet_needs_an_image_shape(images):
+    with pytest.raises(ValueError, match="needs the image shape"):
+        DiffusionDensity(**_UNET).fit(images)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        DiffusionDensity((2, 4, 4), **{**_UNET, "channels": (4, 8, 8, 8)}).fit(images)
+    with pytest.raises(ValueError, match="channels"):
+        DiffusionDensity((2, 4, 4), **{**_UNET, "channels": (4, 0)}).fit(images)
+
+
+def test_to_moves_a_fitted_diffusion_model(blob, fitted):
+    lp = fitted.score_samples(blob[:5])
+    moved = pickle.loads(pickle.dumps(fitted)).to("cpu")
+    assert moved.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(moved.score_samples(blob[:5]), lp)
+    with pytest.raises(ValueError, match="not a device skood can use"):
+        moved.to("tpu")

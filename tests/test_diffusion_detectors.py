@@ -5,19 +5,22 @@ import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skood.density import DiffusionDensity
 from skood.detectors import (
     DensityOfStatesDetector,
+    InputComplexityDetector,
     KLDivergenceDetector,
     LastScaleDetector,
     LIDLikelihoodDetector,
     LikelihoodDetector,
+    LikelihoodRatioDetector,
     TypicalityDetector,
 )
-from skood.statistics import DiffusionStatistics, FlowStatistics
+from skood.statistics import DiffusionStatistics, FlowStatistics, compressed_bits
 
 _SMALL = dict(hidden_units=(16, 8), time_embedding_dim=8, max_epochs=3, ode_steps=5,
               n_score_levels=3, path_steps=3, pixel_scale="continuous", flipd_t0=0.05,
@@ -70,6 +73,30 @@ def test_density_of_diffusion_statistics_needs_no_new_class(data, frozen):
     model = make_pipeline(DiffusionStatistics(frozen), StandardScaler(),
                           GaussianMixture(random_state=0)).fit(X)
     assert model.score_samples(X_out).mean() < model.score_samples(X[:40]).mean()
+
+
+def test_input_complexity_and_likelihood_ratio_read_the_ode_likelihood(data, frozen):
+    X, X_out = data
+    lp = frozen.score_samples(X[:5])
+    ic = InputComplexityDetector(frozen, codec="png", random_state=0).fit(X)
+    # continuous features: 256 bins per feature over the training range, as for a flow
+    low, width = X.min(0), X.max(0) - X.min(0)
+    model_bits = -(lp + np.sum(np.log(width / 256.0))) / np.log(2.0)
+    levels = np.clip((X[:5] - low) / width, 0, 1) * 255.0
+    np.testing.assert_allclose(ic.score_samples(X[:5]) * 3 + model_bits,
+                               compressed_bits(levels, (3, 1, 1), "png"), rtol=1e-12, atol=1e-9)
+    # a diffusion reference, and any scikit-learn density as the reference
+    ratio = LikelihoodRatioDetector(frozen, reference=frozen, random_state=0).fit(X)
+    np.testing.assert_array_equal(ratio.score_samples(X[:5]), np.zeros(5))
+    kde = FrozenEstimator(KernelDensity(bandwidth=0.5).fit(X))
+    ratio = LikelihoodRatioDetector(frozen, reference=kde, random_state=0).fit(X)
+    np.testing.assert_allclose(ratio.score_samples(X[:5]), lp - kde.score_samples(X[:5]))
+
+
+def test_flow_training_options_of_the_ratio_refuse_a_diffusion_model(data):
+    dm = DiffusionDensity(**{**_SMALL, "max_epochs": 10_000})
+    with pytest.raises(ValueError, match="diffusion model does not have them"):
+        LikelihoodRatioDetector(dm, fine_tune=True).fit(data[0])
 
 
 def test_unfitted_diffusion_density_is_trained_by_the_detector(data):

@@ -87,7 +87,65 @@ def discard_fitted(estimator):
         delattr(estimator, name)
 
 
-class BaseFlowDensity(DensityMixin, BaseEstimator):
+class TorchModelMixin:
+    """What every skood density with a fitted torch module shares: moving it between
+    devices, and pickling with version checks (a model saved on a GPU loads on a
+    CPU-only machine, with a warning). Expects ``net_`` (a skorch net) and
+    ``device_`` once fitted."""
+
+    def to(self, device):
+        """Move the fitted model to another device, e.g. to score on the CPU a model
+        trained on a GPU.
+
+        Scores on the new device equal those on the old one up to the rounding
+        differences between the devices' kernels. Refitting uses the ``device``
+        parameter again.
+
+        Parameters
+        ----------
+        device : str
+            ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``, as the
+            ``device`` parameter.
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skood.density import TabularFlowDensity
+        >>> X = np.random.RandomState(0).normal(size=(100, 3))
+        >>> flow = TabularFlowDensity(n_layers=2, max_epochs=2, random_state=0).fit(X)
+        >>> flow.to("cpu").device_
+        device(type='cpu')
+        """
+        check_is_fitted(self)
+        device = check_device(device)
+        self.net_.set_params(device=str(device))
+        self.net_.module_.to(device)
+        self.device_ = device
+        return self
+
+    # -- persistence -----------------------------------------------------------
+    def __getstate__(self):
+        return versioned_state(super().__getstate__(), saving=True)
+
+    def __setstate__(self, state):
+        # Warn when other versions of skood, torch or scikit-learn pickled the model.
+        state = versioned_state(state, saving=False)
+        # A model saved on a GPU must load on a CPU-only machine (skorch moves the net).
+        device = state.get("device_")
+        if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                "This model was fitted on CUDA, which is not available: loading it on the CPU.",
+                UserWarning,
+            )
+            state["device_"] = torch.device("cpu")
+        super().__setstate__(state)
+
+
+class BaseFlowDensity(TorchModelMixin, DensityMixin, BaseEstimator):
     """Base class of the flow density estimators: training through skorch, and the gateway.
 
     The gateway is what every detector reads a flow through:
@@ -469,57 +527,6 @@ class BaseFlowDensity(DensityMixin, BaseEstimator):
             z = module.flow.sample_latents(n_samples, temperature, gen)
             x = module.generate(z, normalized=True)
         return _to_numpy(x)
-
-    def to(self, device):
-        """Move the fitted model to another device, e.g. to score on the CPU a model
-        trained on a GPU.
-
-        Scores on the new device equal those on the old one up to the rounding
-        differences between the devices' kernels. Refitting uses the ``device``
-        parameter again.
-
-        Parameters
-        ----------
-        device : str
-            ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``, as the
-            ``device`` parameter.
-
-        Returns
-        -------
-        self
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skood.density import TabularFlowDensity
-        >>> X = np.random.RandomState(0).normal(size=(100, 3))
-        >>> flow = TabularFlowDensity(n_layers=2, max_epochs=2, random_state=0).fit(X)
-        >>> flow.to("cpu").device_
-        device(type='cpu')
-        """
-        check_is_fitted(self)
-        device = check_device(device)
-        self.net_.set_params(device=str(device))
-        self.net_.module_.to(device)
-        self.device_ = device
-        return self
-
-    # -- persistence -----------------------------------------------------------
-    def __getstate__(self):
-        return versioned_state(super().__getstate__(), saving=True)
-
-    def __setstate__(self, state):
-        # Warn when other versions of skood, torch or scikit-learn pickled the model.
-        state = versioned_state(state, saving=False)
-        # A model saved on a GPU must load on a CPU-only machine (skorch moves the net).
-        device = state.get("device_")
-        if device is not None and device.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                "This model was fitted on CUDA, which is not available: loading it on the CPU.",
-                UserWarning,
-            )
-            state["device_"] = torch.device("cpu")
-        super().__setstate__(state)
 
 
 def _is_memmap(X):

@@ -21,9 +21,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..base import OffsetOutlierMixin, offset_from_scores
 from ..density import TabularFlowDensity
 from ..density import check_flat, discard_fitted
+from ..density.diffusion import is_diffusion
 from ..metrics import make_groups
 from ..persistence import versioned_state
-from ..utils._sklearn_compat import FlowMethods, Interval, StrOptions, _fit_context
+from ..utils._sklearn_compat import FlowMethods, HasMethods, Interval, StrOptions, _fit_context
 from ._groups import (
     CACHED_GROUP_SIZES,
     DEFAULT_GROUP_SIZE,
@@ -39,6 +40,24 @@ from ._groups import (
 AUTO_CONTAMINATION = 0.05
 #: Bootstrap groups drawn per group size for the group thresholds.
 N_BOOTSTRAP = 1000
+
+
+#: The ``flow`` constraint of detectors that need only a likelihood: a normalizing
+#: flow or a diffusion model (or None: the default flow).
+LIKELIHOOD_MODELS = [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
+                     None]
+
+
+def log_likelihood(model, X):
+    """Log-likelihood of each row of ``X`` through the model's gateway: a flow's
+    :meth:`flow_pass`, a diffusion model's probability-flow ODE
+    (:meth:`~skood.density.DiffusionDensity.diffusion_statistics`), else the
+    model's ``score_samples`` (any scikit-learn density)."""
+    if is_diffusion(model):
+        return model.diffusion_statistics(X, statistics=("log_prob",)).log_prob
+    if hasattr(model, "flow_pass"):
+        return model.flow_pass(X, latents=False).log_prob
+    return np.asarray(model.score_samples(X), dtype=float)
 
 
 def fit_flow(flow, X):

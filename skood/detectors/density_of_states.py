@@ -15,7 +15,7 @@ from ..density.diffusion import is_diffusion
 from ..statistics import DiffusionStatistics, FlowStatistics
 from ..statistics._diffusion_statistics import DEFAULT_DIFFUSION_STATISTICS, check_statistics
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
-from ._base import BaseFlowDetector, fit_flow
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow
 from ._robust_gaussian import RobustGaussian
 
 _DENSITIES = ("robust", "gmm", "kde", "ocsvm")
@@ -186,8 +186,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
-                 None],
+        "flow": LIKELIHOOD_MODELS,
         "statistics": [StrOptions({"terms", "split"}), tuple, list],
         "compression": [StrOptions({"auto", "png", "webp", "jpeg2000", "min"}), None],
         "reference": [HasMethods(["flow_pass"]), None],

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..statistics import compressed_bits
 from ..utils._sklearn_compat import StrOptions
-from ._base import BaseFlowDetector, fit_flow
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow, log_likelihood
 
 class InputComplexityDetector(BaseFlowDetector):
     """Normality = compressed length minus model code length, in bits per dimension.
@@ -28,7 +28,9 @@ class InputComplexityDetector(BaseFlowDetector):
     ----------
     flow : density estimator or None, default=None
         Usually a :class:`~skood.density.GlowDensity` on pixels, unfitted or in a
-        :class:`sklearn.frozen.FrozenEstimator`.
+        :class:`sklearn.frozen.FrozenEstimator`; a
+        :class:`~skood.density.DiffusionDensity` works too (its probability-flow
+        ODE likelihood is in the same units).
     codec : {"png", "webp", "jpeg2000", "min"}, default="min"
         Lossless compressor (Pillow). FLIF, the strongest in Serrà et al., has no
         maintained Python binding; ``"min"`` takes the best of the three
@@ -72,6 +74,7 @@ class InputComplexityDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
+        "flow": LIKELIHOOD_MODELS,
         "codec": [StrOptions({"png", "webp", "jpeg2000", "min"})],
         "n_jobs": [Integral, None],
     }
@@ -108,7 +111,7 @@ class InputComplexityDetector(BaseFlowDetector):
             log_bin = float(np.sum(np.log(self.feature_width_ / 256.0)))
         else:
             log_bin = -d * math.log(256.0)
-        log_prob = self.flow_.flow_pass(X, latents=False).log_prob
+        log_prob = log_likelihood(self.flow_, X)
         model_bits = -(log_prob + log_bin) / math.log(2.0)
         comp_bits = compressed_bits(self._quantize(X), self.input_shape_, self.codec,
                                     n_jobs=self.n_jobs)

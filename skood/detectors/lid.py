@@ -7,8 +7,8 @@ from sklearn.utils import gen_batches
 
 from ..density.diffusion import is_diffusion
 from ..flows.spectral import flow_singular_values, flow_spectral_quadrature
-from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
-from ._base import BaseFlowDetector
+from ..utils._sklearn_compat import Interval, StrOptions
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector
 from .lid_calibration import (
     calibrate_log_threshold,
     lid_from_quadrature,
@@ -200,8 +200,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
-                 None],
+        "flow": LIKELIHOOD_MODELS,
         "method": [StrOptions({"auto", "exact", "fast"})],
         "log_threshold": [StrOptions({"auto"}), Interval(Real, -np.inf, np.inf, closed="neither")],
         "calibration": [StrOptions({"lpca", "plateau"})],

@@ -1,8 +1,6 @@
 """Plain likelihood detector (the baseline every method is measured against)."""
 
-from ..density.diffusion import is_diffusion
-from ..utils._sklearn_compat import HasMethods
-from ._base import BaseFlowDetector
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, log_likelihood
 
 
 class LikelihoodDetector(BaseFlowDetector):
@@ -53,8 +51,7 @@ class LikelihoodDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
-                 None],
+        "flow": LIKELIHOOD_MODELS,
     }
 
     def __init__(self, flow=None, *, calibration_fraction=0.2, contamination="auto",
@@ -65,6 +62,4 @@ class LikelihoodDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _statistics(self, X):
-        if is_diffusion(self.flow_):
-            return self.flow_.diffusion_statistics(X, statistics=("log_prob",)).log_prob
-        return self.flow_.flow_pass(X, latents=False).log_prob
+        return log_likelihood(self.flow_, X)

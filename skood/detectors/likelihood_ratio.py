@@ -10,8 +10,9 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 
 from ..density import TabularFlowDensity
+from ..density.diffusion import is_diffusion
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
-from ._base import BaseFlowDetector, fit_flow
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow, log_likelihood
 
 # Schirrmeister et al.'s outlier-loss defaults, for 32x32x3 images (D = 3072).
 _PAPER_DIM, _PAPER_WEIGHT, _PAPER_TEMPERATURE = 3072, 6000.0, 1000.0
@@ -122,8 +123,13 @@ class LikelihoodRatioDetector(BaseFlowDetector):
     ----------
     flow : density estimator or None, default=None
         In-distribution model (unfitted, or fitted in a ``FrozenEstimator``).
-        ``None`` uses :class:`~skood.density.TabularFlowDensity`.
+        ``None`` uses :class:`~skood.density.TabularFlowDensity`. A
+        :class:`~skood.density.DiffusionDensity` works too (its probability-flow
+        ODE likelihood), except with ``fine_tune`` and the outlier loss, which
+        train a flow.
     reference : "background" or density estimator, default="background"
+        A flow, a diffusion model or any scikit-learn density (its
+        ``score_samples`` is the log-likelihood), in the same units as ``flow``.
     mutation_rate : float in [0, 1], default=0.2
         Background model only. Ren et al. tune it in [0.1, 0.3].
     background_weight_decay : float, default=1e-4
@@ -176,6 +182,7 @@ class LikelihoodRatioDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
+        "flow": LIKELIHOOD_MODELS,
         "reference": [StrOptions({"background"}), HasMethods(["fit", "score_samples"])],
         "mutation_rate": [Interval(Real, 0, 1, closed="both")],
         "background_weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -219,10 +226,16 @@ class LikelihoodRatioDetector(BaseFlowDetector):
             raise ValueError(
                 f"general_data must have shape (n, {X.shape[1]}) like X; got {general.shape}."
             )
-        self.reference_ = self._fit_reference(flow, X, general)
         weight = self.outlier_loss_weight
         if weight == "auto":
             weight = _PAPER_WEIGHT * X.shape[1] / _PAPER_DIM
+        if (self.fine_tune or weight > 0) and is_diffusion(flow):
+            raise ValueError(
+                "fine_tune and the outlier loss train a normalizing flow (its init_from and "
+                "auxiliary_loss); a diffusion model does not have them. Use a flow, or "
+                "fine_tune=False and outlier_loss_weight=0."
+            )
+        self.reference_ = self._fit_reference(flow, X, general)
         if not (self.fine_tune or weight > 0):
             self.flow_ = fit_flow(flow, X)
             return
@@ -279,7 +292,6 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         return mutate(X255, self.mutation_rate, random_state=self.random_state) / 255.0
 
     def _statistics(self, X):
-        ratio = (self.flow_.flow_pass(X, latents=False).log_prob
-                 - self.reference_.flow_pass(X, latents=False).log_prob)
+        ratio = log_likelihood(self.flow_, X) - log_likelihood(self.reference_, X)
         # Non-finite ratios count as outliers (as in Schirrmeister et al.'s code).
         return np.where(np.isfinite(ratio), ratio, -1e300)

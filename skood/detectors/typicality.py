@@ -12,9 +12,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..density.diffusion import is_diffusion
-from ..utils._sklearn_compat import HasMethods, Interval
-from ._base import BaseFlowDetector
+from ..utils._sklearn_compat import Interval
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, log_likelihood
 from ._groups import group_reduce
 
 
@@ -107,8 +106,7 @@ class TypicalityDetector(BaseFlowDetector):
 
     _parameter_constraints = {
         **BaseFlowDetector._parameter_constraints,
-        "flow": [HasMethods(["fit", "flow_pass"]), HasMethods(["fit", "diffusion_statistics"]),
-                 None],
+        "flow": LIKELIHOOD_MODELS,
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "n_bootstrap": [Interval(Integral, 1, None, closed="left")],
     }
@@ -131,9 +129,7 @@ class TypicalityDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _statistics(self, X):
-        if is_diffusion(self.flow_):
-            return -self.flow_.diffusion_statistics(X, statistics=("log_prob",)).log_prob
-        return -self.flow_.flow_pass(X, latents=False).log_prob
+        return -log_likelihood(self.flow_, X)
 
     def _calibrate(self, X_fit, X_cal, nll, rng):
         self.entropy_ = float(np.mean(nll))

@@ -18,7 +18,9 @@ from ._estimators import (
     sample_ode,
     score_norms,
 )
-from ._network import DiffusionModule, EpsMLP, timestep_embedding
+from ._network import DiffusionModule, EpsMLP
+from ._time import timestep_embedding
+from ._unet import EpsUNet
 from ._output import DiffusionOutput
 from ._sde import VPSDE
 
@@ -26,6 +28,7 @@ __all__ = [
     "DiffusionModule",
     "DiffusionOutput",
     "EpsMLP",
+    "EpsUNet",
     "VPSDE",
     "basis_probes",
     "ddim_path_statistics",

@@ -7,21 +7,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._sde import VPSDE
+from ._time import timestep_embedding
+from ._unet import EpsUNet
 
 # Training draws t uniformly from [_T_TRAIN_MIN, 1].
 _T_TRAIN_MIN = 1e-5
-
-
-def timestep_embedding(t, dim):
-    """Sinusoidal embedding of ``1000 t`` (Transformer / DDPM style), shape ``(n, dim)``."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=t.dtype, device=t.device)
-                      / max(half, 1))
-    args = 1000.0 * t[:, None] * freqs[None]
-    emb = torch.cat([torch.sin(args), torch.cos(args)], 1)
-    if dim % 2:
-        emb = F.pad(emb, (0, 1))
-    return emb
 
 
 class _Block(nn.Module):
@@ -81,6 +71,10 @@ class EpsMLP(nn.Module):
         self.skip = nn.Linear(n_features, n_features)
         self.skip_gate = nn.Linear(d_t, n_features)
 
+    def activation_floats(self):
+        """Floats per input held by one forward pass (a chunk-size estimate)."""
+        return 8 * sum(b.lin2.out_features for b in self.down) + 4 * self.skip.in_features
+
     def forward(self, y, t):
         temb = self.time_mlp(timestep_embedding(t, self.time_embedding_dim))
         h = self.inp(y)
@@ -94,19 +88,29 @@ class EpsMLP(nn.Module):
 
 
 def init_weights(module, generator):
-    """Initialise every linear layer from ``generator`` (torch's default uniform
-    ranges), output layers of :class:`EpsMLP` at zero; the global RNG is not used."""
+    """Initialise every linear and convolutional layer from ``generator`` (torch's
+    default uniform ranges), GroupNorm at (1, 0), the output layers of
+    :class:`EpsMLP` and :class:`EpsUNet` at zero; the global RNG is not used."""
     for m in module.modules():
-        if isinstance(m, nn.Linear):
-            bound = 1.0 / math.sqrt(m.in_features)
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            fan_in = m.weight[0].numel()
+            bound = 1.0 / math.sqrt(fan_in)
             with torch.no_grad():
                 nn.init.uniform_(m.weight, -bound, bound, generator=generator)
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
-        if isinstance(m, EpsMLP):
+        elif isinstance(m, nn.GroupNorm):
             with torch.no_grad():
-                for layer in (m.out, m.skip_gate):
-                    layer.weight.zero_()
-                    layer.bias.zero_()
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+    # A second pass: modules() visits a network before its layers, so zeroing
+    # in the first pass would be overwritten.
+    for m in module.modules():
+        zero = ((m.out, m.skip_gate) if isinstance(m, EpsMLP)
+                else (m.out,) if isinstance(m, EpsUNet) else ())
+        with torch.no_grad():
+            for layer in zero:
+                layer.weight.zero_()
+                layer.bias.zero_()
 
 
 class DiffusionModule(nn.Module):
@@ -129,7 +133,14 @@ class DiffusionModule(nn.Module):
     ----------
     n_features : int
     hidden_units : tuple of int
+        Widths of :class:`EpsMLP` (``network="mlp"``).
     time_embedding_dim : int
+    network : {"mlp", "unet"}, default="mlp"
+        :class:`EpsMLP` or :class:`EpsUNet`.
+    input_shape : tuple of int (C, H, W) or None
+        The image shape (``network="unet"``).
+    channels : tuple of int
+        Channels per resolution of :class:`EpsUNet`.
     pixel_max : float or None
         Pixel data in ``[0, pixel_max]``; ``None``: continuous data.
     mean, scale : array-like of shape (n_features,) or None
@@ -141,13 +152,17 @@ class DiffusionModule(nn.Module):
     """
 
     def __init__(self, *, n_features, hidden_units=(512, 256, 128), time_embedding_dim=128,
-                 pixel_max=None, mean=None, scale=None, beta_min=0.1, beta_max=20.0, seed=0,
+                 network="mlp", input_shape=None, channels=(32, 64, 64), pixel_max=None,
+                 mean=None, scale=None, beta_min=0.1, beta_max=20.0, seed=0,
                  dtype=torch.float32):
         super().__init__()
         # Built on the meta device and initialised from a local generator: the
         # global torch RNG is neither read nor advanced.
         with torch.device("meta"):
-            net = EpsMLP(n_features, hidden_units, time_embedding_dim)
+            if network == "unet":
+                net = EpsUNet(input_shape, channels, time_embedding_dim)
+            else:
+                net = EpsMLP(n_features, hidden_units, time_embedding_dim)
         net = net.to_empty(device="cpu")
         init_weights(net, torch.Generator().manual_seed(int(seed)))
         self.net = net

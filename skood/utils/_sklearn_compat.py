@@ -46,7 +46,8 @@ class FlowMethods(HasMethods):
             "a normalizing-flow density estimator (an object implementing 'fit' and "
             "'flow_pass': this method reads a flow's scales or latents, which a diffusion "
             "model does not have; LikelihoodDetector, LIDLikelihoodDetector, "
-            "TypicalityDetector and DensityOfStatesDetector accept a DiffusionDensity)"
+            "TypicalityDetector, InputComplexityDetector, LikelihoodRatioDetector and "
+            "DensityOfStatesDetector accept a DiffusionDensity)"
         )
 
 
