@@ -93,6 +93,16 @@ def test_input_complexity_and_likelihood_ratio_read_the_ode_likelihood(data, fro
     np.testing.assert_allclose(ratio.score_samples(X[:5]), lp - kde.score_samples(X[:5]))
 
 
+def test_background_ratio_trains_a_diffusion_background_model(data):
+    X, X_out = data
+    det = LikelihoodRatioDetector(DiffusionDensity(**_SMALL), random_state=0).fit(X)
+    assert isinstance(det.reference_, DiffusionDensity)
+    assert det.reference_.weight_decay == det.background_weight_decay
+    np.testing.assert_allclose(
+        det.score_samples(X[:5]),
+        det.flow_.score_samples(X[:5]) - det.reference_.score_samples(X[:5]))
+
+
 def test_flow_training_options_of_the_ratio_refuse_a_diffusion_model(data):
     dm = DiffusionDensity(**{**_SMALL, "max_epochs": 10_000})
     with pytest.raises(ValueError, match="diffusion model does not have them"):
