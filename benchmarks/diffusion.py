@@ -12,8 +12,9 @@ images it never saw:
   rank-AND) and as the oracle dual-threshold envelope (``dual_threshold_auroc``);
 - typicality on the ODE likelihood;
 - the density of the model's statistics (``DensityOfStatesDetector``): its default
-  (score norms + FLIPD + PNG length + k-NN distance), the diffusion statistics alone,
-  MSMA's score norms alone, and every statistic;
+  (score norms + FLIPD + PNG length + k-NN distance), every diffusion statistic
+  with the PNG length and k-NN distance, the diffusion statistics alone, MSMA's
+  score norms alone, and every diffusion statistic alone;
 - FLIPD's AUROC against ``t0``;
 - side by side, the classical detectors of ``skood benchmark``
   (:func:`skood.benchmark.classical_detectors`) fit on the same training and
@@ -159,6 +160,8 @@ def run(task_name, args, log=print):
     add("DoS: score norms (MSMA)", DensityOfStatesDetector(
         frozen, statistics=("score_norms",), compression=None, n_neighbors=None,
         random_state=0))
+    add("DoS: all diffusion statistics + PNG + k-NN", DensityOfStatesDetector(
+        frozen, statistics=ALL_STATISTICS, random_state=0))
     add("DoS: all diffusion statistics", DensityOfStatesDetector(
         frozen, statistics=ALL_STATISTICS, compression=None, n_neighbors=None,
         random_state=0))
