@@ -24,7 +24,6 @@ shared machine.
 """
 
 import argparse
-import contextlib
 import csv
 import platform
 import time
@@ -57,20 +56,6 @@ def _best_of(fn, repeats):
     return min(_once(fn)[0] for _ in range(repeats))
 
 
-@contextlib.contextmanager
-def _nchw_layout():
-    """Run the flow without its channels-last reorder, which ``torch.func.vmap`` (and so
-    ``jacfwd``) rejects; the exact path is timed under the same condition as well."""
-    from skood.flows import layers
-
-    saved = layers._conv_layout
-    layers._conv_layout = lambda x: x
-    try:
-        yield
-    finally:
-        layers._conv_layout = saved
-
-
 def _train(args, X_train):
     from skood.density import GlowDensity
 
@@ -90,7 +75,9 @@ def main(argv=None):
     from skood.detectors import lid_calibration
     from skood.flows import spectral
     from skood.datasets import load_fashion_mnist, load_mnist
-    from skood.detectors.lid import _FAST_SMOOTHING, LIDLikelihoodDetector
+    from skood.detectors import LIDLikelihoodDetector
+    from skood.detectors.lid_calibration import FAST_SMOOTHING
+    from skood.flows import channels_last
     from skood.metrics import dual_threshold_auroc
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_lid", description=__doc__)
@@ -134,7 +121,7 @@ def main(argv=None):
     if not args.skip_columns:
         record("column-at-a-time Jacobian, 784 JVPs (1 sample)",
                _once(lambda: spectral.flow_jacobian(est, one, method="columns"))[0])
-    with _nchw_layout():
+    with channels_last(False):
         record("torch.func.jacfwd, whole flow (1 sample; NCHW layout)",
                _once(lambda: spectral.flow_jacobian(est, one, method="jacfwd"))[0])
         record("exact batched, reverse, chunk 128 (1 sample; NCHW layout)",
@@ -192,15 +179,15 @@ def main(argv=None):
         a_ad.append(a)
         b_ad.append(b)
     s_ad, w_ad = spectral._gauss_quadrature(torch.cat(a_ad, 1), torch.cat(b_ad, 1))
-    lid_ad = lid_calibration.lid_from_quadrature(spectral._to_numpy(s_ad.transpose(0, 1)),
+    lid_ad = lid_calibration.lid_from_quadrature(s_ad.transpose(0, 1).detach().to("cpu", torch.float64).numpy(),
                                      spectral._to_numpy(w_ad.transpose(0, 1)), r, D,
-                                     smoothing=_FAST_SMOOTHING)
+                                     smoothing=FAST_SMOOTHING)
     grid = []
     for m in GRID_PROBES:
         for k in GRID_STEPS:
             s, w = spectral._gauss_quadrature(alphas[:m], betas[:m], k)
             nodes, weights = spectral._to_numpy(s.transpose(0, 1)), spectral._to_numpy(w.transpose(0, 1))
-            est_lid = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=_FAST_SMOOTHING)
+            est_lid = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=FAST_SMOOTHING)
             hard = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=0.0)
             wide = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=0.5)
             if (m, k) == (n_probes, n_steps):
@@ -214,7 +201,7 @@ def main(argv=None):
                              dual=float(dual_threshold_auroc(lp_ex, est_lid, y_ex))))
     # The exact spectrum with the fast path's smoothed step: the estimator's own target.
     log_sv = np.log(np.maximum(sv, 1e-300))
-    lid_exact_smooth = np.sum(0.5 * (1 + np.tanh((log_sv - r) / (2 * _FAST_SMOOTHING))), 1)
+    lid_exact_smooth = np.sum(0.5 * (1 + np.tanh((log_sv - r) / (2 * FAST_SMOOTHING))), 1)
 
     X_all = np.r_[X_id, X_ood]
     y_all = np.r_[np.ones(len(X_id)), -np.ones(len(X_ood))]
@@ -256,7 +243,7 @@ def main(argv=None):
         f"Budget: trained {args.epochs} epoch(s) on {args.n_train} FMNIST training images "
         f"({t_fit:.0f} s); exact LID on {n_ex} + {n_ex} test images ({t_exact_eval:.0f} s); "
         f"fast LID ({n_probes} probes x {n_steps} Lanczos steps, step smoothed over "
-        f"{_FAST_SMOOTHING} nats) on {len(X_id)} + {len(X_ood)} ({t_fast_eval:.0f} s); "
+        f"{FAST_SMOOTHING} nats) on {len(X_id)} + {len(X_ood)} ({t_fast_eval:.0f} s); "
         f"whole run {total / 60:.1f} min.",
         f"Scale r = {r:.3f}, calibrated by the fast detector on {args.n_calibration} "
         f"training images (local PCA target {det.calibration_target_:.1f} of {D}); "

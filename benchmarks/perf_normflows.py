@@ -67,7 +67,7 @@ def build_skood_ablation(seed=0, level="none"):
     coupling convolutions, out-of-place ReLUs, the 1x1 weight recomposed and
     convolved on every call, one pass over the whole batch); ``level="layout"``
     keeps the channels-last couplings and in-place ReLUs but not the newer ones."""
-    import skood.flows.layers as layers
+    from skood.flows import channels_last
     from skood.flows.layers import InvConv1x1
 
     flow, _ = build_skood("conditional", seed)
@@ -77,15 +77,9 @@ def build_skood_ablation(seed=0, level="none"):
         if level == "none" and isinstance(m, torch.nn.ReLU):
             m.inplace = False
     flow.scoring_chunk_bytes = None  # this instance scores a batch in one piece
-    fast = layers._conv_layout
-
     def slow_log_prob(x):
-        if level == "none":
-            layers._conv_layout = lambda t: t
-        try:
+        with channels_last(level != "none"):
             return flow(x).log_prob
-        finally:
-            layers._conv_layout = fast
 
     return flow, slow_log_prob
 

@@ -723,3 +723,31 @@ def test_glow_scoring_in_chunks_equals_one_pass(dtype):
     for a, b in zip(chunked.latents + chunked.latents_normalized,
                     whole.latents + whole.latents_normalized):
         torch.testing.assert_close(a, b, **tol)
+
+
+def test_channels_last_switch_changes_layout_not_values():
+    from skood.flows import channels_last
+    from skood.flows.layers import AffineCoupling
+
+    torch.manual_seed(0)
+    layer = AffineCoupling(4, hidden_channels=8)
+    x = torch.randn(3, 4, 4, 4)
+    y_fast, ld_fast = layer(x)
+    with channels_last(False):
+        y_plain, ld_plain = layer(x)
+        with channels_last(True):
+            pass  # nested: restored to False on exit
+        y_again, _ = layer(x)
+    torch.testing.assert_close(y_fast, y_plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ld_fast, ld_plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y_again, y_plain, rtol=0, atol=0)
+    from skood.flows.layers import _conv_layout
+
+    def is_channels_last(t):
+        return _conv_layout(t).is_contiguous(memory_format=torch.channels_last)
+
+    with channels_last(False):
+        assert not is_channels_last(x)
+        with channels_last(True):
+            assert is_channels_last(x) or torch.get_num_threads() > 1
+        assert not is_channels_last(x)

@@ -10,16 +10,13 @@ from ..flows.spectral import flow_singular_values, flow_spectral_quadrature
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import LIKELIHOOD_MODELS, BaseFlowDetector
 from .lid_calibration import (
+    FAST_SMOOTHING,
     calibrate_log_threshold,
     lid_from_quadrature,
     lid_from_singular_values,
     local_pca_dimension,
 )
 
-# Width (nats of log sigma) of the smoothed step of the fast estimator: 0.25 gave the
-# smallest error against exact LID for every setting and scale measured in
-# benchmarks/results/lid_bench.md (0.5 adds a bias, 0 the full quadrature error).
-_FAST_SMOOTHING = 0.25
 # method="auto": the exact spectrum up to this many features, the fast one beyond.
 # Per point on the default tabular flow (benchmarks/results/perf_lid.md, 1 thread)
 # exact costs 0.4x the fast estimate at D=64, 1.3x at D=128, 3.3x at D=192, 5.4x at
@@ -319,7 +316,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
             return lid_from_singular_values(spectra, log_threshold)
         nodes, weights = spectra
         return lid_from_quadrature(
-            nodes, weights, log_threshold, self.n_features_in_, smoothing=_FAST_SMOOTHING
+            nodes, weights, log_threshold, self.n_features_in_, smoothing=FAST_SMOOTHING
         )
 
     def _calibrate_scale(self, X_fit, X_buffer, stats, buffer, rng):
@@ -330,7 +327,7 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         else:
             nodes, weights = spectra
             log_s = np.log(nodes[weights > 0]) if np.any(weights > 0) else np.zeros(1)
-            breakpoints, pad = None, 1.0 + 10 * _FAST_SMOOTHING
+            breakpoints, pad = None, 1.0 + 10 * FAST_SMOOTHING
         finite = log_s[np.isfinite(log_s)]
         bounds = (finite.min() - pad, finite.max() + pad) if finite.size else (-100.0, 100.0)
 

@@ -14,11 +14,19 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 __all__ = [
+    "FAST_SMOOTHING",
     "calibrate_log_threshold",
     "lid_from_quadrature",
     "lid_from_singular_values",
     "local_pca_dimension",
 ]
+
+
+#: Width (nats of log sigma) of the smoothed step of the fast estimator
+#: (:func:`lid_from_quadrature`): 0.25 gave the smallest error against exact LID for
+#: every setting and scale measured in benchmarks/results/lid_bench.md (0.5 adds a
+#: bias, 0 the full quadrature error).
+FAST_SMOOTHING = 0.25
 
 
 def lid_from_singular_values(singular_values, log_threshold=None):
@@ -52,7 +60,7 @@ def lid_from_singular_values(singular_values, log_threshold=None):
 
 
 # -- fast, matrix-free path -------------------------------------------------------------
-def lid_from_quadrature(nodes, weights, log_threshold, n_dims, *, smoothing=0.25):
+def lid_from_quadrature(nodes, weights, log_threshold, n_dims, *, smoothing=FAST_SMOOTHING):
     """LID at scale ``r`` from a Lanczos quadrature (:func:`flow_spectral_quadrature`).
 
     ``LID = D * mean_probes sum_j w_j h((log s_j - r) / smoothing)`` with ``h`` the

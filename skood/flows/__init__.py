@@ -13,6 +13,7 @@ from .layers import (
     FlowStep,
     InvConv1x1,
     Squeeze,
+    channels_last,
     squeeze,
     unsqueeze,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "PixelDequantization",
     "PreTransformChain",
     "Squeeze",
+    "channels_last",
     "Standardization",
     "TabularFlow",
     "squeeze",

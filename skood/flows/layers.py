@@ -6,6 +6,7 @@ through the same layers as ``(N, D, 1, 1)`` tensors, where a 1x1 convolution is 
 dense layer.
 """
 
+import contextlib
 import math
 import os
 import weakref
@@ -74,6 +75,32 @@ except AttributeError:  # not on Linux
     _CORES = os.cpu_count() or 1
 
 
+_channels_last = {"enabled": True}
+
+
+@contextlib.contextmanager
+def channels_last(enabled=True):
+    """Turn the channels-last memory layout of the coupling networks on or off
+    (process-wide, restored on exit); the values are the same either way.
+
+    For benchmarks and debugging: on by default, where it is faster (see the
+    conditions below). ``channels_last(False)`` runs every convolution on NCHW
+    inputs, as a plain PyTorch model would.
+
+    Examples
+    --------
+    >>> from skood.flows import channels_last
+    >>> with channels_last(False):
+    ...     pass  # flows here run their convolutions on NCHW inputs
+    """
+    saved = _channels_last["enabled"]
+    _channels_last["enabled"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _channels_last["enabled"] = saved
+
+
 def _conv_layout(x):
     """``x`` in the memory layout in which the coupling networks run fastest.
 
@@ -91,7 +118,8 @@ def _conv_layout(x):
     the cores (:func:`skood.parallel.torch_threads`).
     """
     if (
-        x.dtype == torch.float32
+        _channels_last["enabled"]
+        and x.dtype == torch.float32
         and x.device.type == "cpu"
         and torch.get_num_threads() <= _CORES
         and x.dim() == 4
