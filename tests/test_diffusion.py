@@ -20,6 +20,7 @@ from skood.diffusion import (
     eps_and_trace,
     flipd,
     knee_time,
+    ode_times,
     probability_flow_log_prob,
     rademacher_probes,
     sample_ddim,
@@ -88,15 +89,29 @@ def test_ode_log_likelihood_matches_gaussian_closed_form():
     a, s = SDE.alpha(t_min), SDE.sigma(t_min)
     exact = torch.distributions.MultivariateNormal(
         a * mean, a**2 * cov + s**2 * torch.eye(4, dtype=F64)).log_prob(y)
-    errors = {}
-    for steps in (25, 400):
-        lp = probability_flow_log_prob(gaussian_eps(mean, cov), y, SDE, n_steps=steps,
-                                       t_min=t_min)
-        errors[steps] = float((lp - exact).abs().max())
-    # Euler's error shrinks with the steps (measured: 0.03-0.15 nats at 25 steps).
-    assert errors[25] < 0.3
-    assert errors[400] < 0.02
-    assert errors[400] < errors[25] / 4
+    for grid in ("log_snr", "uniform"):
+        errors = {}
+        for steps in (25, 400):
+            lp = probability_flow_log_prob(gaussian_eps(mean, cov), y, SDE, n_steps=steps,
+                                           t_min=t_min, grid=grid)
+            errors[steps] = float((lp - exact).abs().max())
+        print(grid, errors)
+        # Euler's error shrinks with the steps
+        assert errors[25] < 0.3
+        assert errors[400] < 0.02
+        assert errors[400] < errors[25] / 4
+    with pytest.raises(ValueError, match="grid"):
+        probability_flow_log_prob(gaussian_eps(mean, cov), y, SDE, grid="cosine")
+
+
+def test_ode_times_are_uniform_in_log_snr():
+    ts = ode_times(SDE, 10, t_min=1e-3)
+    assert ts[0] == 1e-3 and ts[-1] == 1.0 and len(ts) == 11
+    log_ratio = np.log([SDE.noise_ratio(t) for t in ts])
+    np.testing.assert_allclose(np.diff(log_ratio), np.diff(log_ratio)[0], rtol=1e-9)
+    # smaller steps near t_min, where the ODE changes fastest
+    assert ts[1] - ts[0] < ts[-1] - ts[-2]
+    np.testing.assert_allclose(ode_times(SDE, 4, grid="uniform"), np.linspace(1e-3, 1, 5))
 
 
 def test_hutchinson_trace_within_standard_error_of_exact():

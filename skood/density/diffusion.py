@@ -81,7 +81,7 @@ class DiffusionDensity(TorchModelMixin, DensityMixin, BaseEstimator):
     backward pass costs about two):
 
     - :meth:`score_samples`: the probability-flow ODE log-likelihood, ``ode_steps``
-      Euler steps from ``t_min`` to 1 with the divergence's trace exact or by
+      Euler steps from ``t_min`` to 1 (uniform in log-SNR) with the divergence's trace exact or by
       Hutchinson with ``ode_probes`` Rademacher probes:
       ``ode_steps * (1 + 2 P)`` evaluations per input (``P = D`` exact);
     - :meth:`flipd`: FLIPD local intrinsic dimension at ``flipd_t0``,
@@ -136,6 +136,13 @@ class DiffusionDensity(TorchModelMixin, DensityMixin, BaseEstimator):
         one 8-bit bin).
     ode_steps : int, default=25
         Euler steps of the likelihood ODE.
+    ode_grid : {"log_snr", "uniform"}, default="log_snr"
+        Where the steps are: uniform in the log signal-to-noise ratio (every
+        step the same factor of noise, small steps near ``t_min`` where the ODE
+        changes fastest), or uniform in ``t`` (too coarse near ``t_min`` for
+        sharp models: a convolutional model of 28x28 images gave -5.3 bits/dim
+        at 25 steps, against 2.7 on the log-SNR grid); see
+        :func:`~skood.diffusion.ode_times`.
     ode_probes : int, default=1
         Hutchinson probes of the likelihood's divergence.
     trace : {"auto", "exact", "hutchinson"}, default="auto"
@@ -233,6 +240,7 @@ class DiffusionDensity(TorchModelMixin, DensityMixin, BaseEstimator):
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "t_min": [Interval(Real, 0, 1, closed="neither")],
         "ode_steps": [Interval(Integral, 1, None, closed="left")],
+        "ode_grid": [StrOptions({"log_snr", "uniform"})],
         "ode_probes": [Interval(Integral, 1, None, closed="left")],
         "trace": [StrOptions({"auto", "exact", "hutchinson"})],
         "flipd_t0": [StrOptions({"knee"}), Interval(Real, 0, 1, closed="neither")],
@@ -266,6 +274,7 @@ class DiffusionDensity(TorchModelMixin, DensityMixin, BaseEstimator):
         max_grad_norm=1.0,
         t_min=1e-3,
         ode_steps=25,
+        ode_grid="log_snr",
         ode_probes=1,
         trace="auto",
         flipd_t0="knee",
@@ -295,6 +304,7 @@ class DiffusionDensity(TorchModelMixin, DensityMixin, BaseEstimator):
         self.max_grad_norm = max_grad_norm
         self.t_min = t_min
         self.ode_steps = ode_steps
+        self.ode_grid = ode_grid
         self.ode_probes = ode_probes
         self.trace = trace
         self.flipd_t0 = flipd_t0
@@ -581,7 +591,7 @@ class DiffusionDensity(TorchModelMixin, DensityMixin, BaseEstimator):
     def _log_prob_y(self, y0):
         probes = self._probes(self.ode_probes, 0)
         return probability_flow_log_prob(self.eps, y0, self.sde_, n_steps=self.ode_steps,
-                                         t_min=self.t_min, probes=probes)
+                                         t_min=self.t_min, probes=probes, grid=self.ode_grid)
 
     def _flipd_y(self, y0, t0):
         return flipd(self.eps, y0, self.sde_, t0, probes=self._probes(self.flipd_probes, 1))

@@ -61,9 +61,31 @@ def eps_and_trace(eps_fn, y, t, probes, *, exact=False):
     return eps.detach().reshape(n, p, d)[:, 0], trace.detach()
 
 
+def ode_times(sde, n_steps, t_min=1e-3, grid="log_snr"):
+    """The ``n_steps + 1`` times of the probability-flow ODE's steps, ``t_min`` to 1.
+
+    ``"log_snr"``: uniform in the log signal-to-noise ratio, so every step covers
+    the same factor of noise: near ``t_min`` the ODE's velocity and divergence
+    (which scale as ``1 / sigma(t)``) change fastest, and uniform steps in ``t``
+    sample them there far too coarsely (measured on a convolutional model of
+    28x28 images at 25 steps: uniform in ``t`` -5.3 bits/dim, an impossible value
+    for a probability of 8-bit pixels, against 2.7 here and 2.9 for 200 uniform
+    steps). ``"uniform"``: uniform in ``t``.
+    """
+    if grid == "uniform":
+        return [float(t) for t in torch.linspace(t_min, 1.0, n_steps + 1, dtype=torch.float64)]
+    if grid != "log_snr":
+        raise ValueError(f"grid must be 'log_snr' or 'uniform'; got {grid!r}.")
+    r0, r1 = sde.noise_ratio(float(t_min)), sde.noise_ratio(1.0)
+    ratios = torch.logspace(math.log10(r0), math.log10(r1), n_steps + 1, dtype=torch.float64)
+    ts = [sde.time_for_noise_ratio(float(r)) for r in ratios]
+    ts[0], ts[-1] = float(t_min), 1.0  # exact ends, whatever the round-off
+    return ts
+
+
 def probability_flow_log_prob(eps_fn, y0, sde, *, n_steps=25, t_min=1e-3, probes=None,
-                              exact=False):
-    """Log-density of ``y0`` from the probability-flow ODE (Euler steps, uniform in ``t``).
+                              exact=False, grid="log_snr"):
+    """Log-density of ``y0`` from the probability-flow ODE (Euler steps).
 
     ``dy/dt = -1/2 beta(t) (y - eps(y, t) / sigma(t))`` is integrated from
     ``t_min`` to 1, and ``log p(y0) = log N(y(1); 0, I) + int div``, with the
@@ -83,6 +105,8 @@ def probability_flow_log_prob(eps_fn, y0, sde, *, n_steps=25, t_min=1e-3, probes
         ``None``: the exact trace (:func:`basis_probes`).
     exact : bool, default=False
         ``probes`` is the basis (set automatically when ``probes`` is None).
+    grid : {"log_snr", "uniform"}, default="log_snr"
+        Where the steps are (:func:`ode_times`).
 
     Returns
     -------
@@ -93,11 +117,11 @@ def probability_flow_log_prob(eps_fn, y0, sde, *, n_steps=25, t_min=1e-3, probes
     n, d = y0.shape
     if probes is None:
         probes, exact = basis_probes(d, dtype=y0.dtype, device=y0.device), True
-    ts = torch.linspace(t_min, 1.0, n_steps + 1, dtype=torch.float64)
+    ts = ode_times(sde, n_steps, t_min, grid)
     y = y0.detach()
     delta = torch.zeros(n, dtype=y0.dtype, device=y0.device)
     for i in range(n_steps):
-        t, h = float(ts[i]), float(ts[i + 1] - ts[i])
+        t, h = ts[i], ts[i + 1] - ts[i]
         eps, trace = eps_and_trace(eps_fn, y, y.new_full((n,), t), probes, exact=exact)
         beta, sigma = sde.beta(t), sde.sigma(t)
         y = y - h * 0.5 * beta * (y - eps / sigma)
