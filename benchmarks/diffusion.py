@@ -29,7 +29,7 @@ the cache after changing the model code).
 Run (results in ``benchmarks/results/diffusion-<task>.md``)::
 
     OMP_NUM_THREADS=1 python -m benchmarks.diffusion --task fmnist-mnist mnist-fmnist cifar10-tiny
-    OMP_NUM_THREADS=1 python -m benchmarks.diffusion --task fmnist-mnist --network unet --tag -unet
+    OMP_NUM_THREADS=1 python -m benchmarks.diffusion --task fmnist-mnist --network unet --tag=-unet
 
 Uses skood's public API only.
 """

@@ -95,7 +95,6 @@ def test_ode_log_likelihood_matches_gaussian_closed_form():
             lp = probability_flow_log_prob(gaussian_eps(mean, cov), y, SDE, n_steps=steps,
                                            t_min=t_min, grid=grid)
             errors[steps] = float((lp - exact).abs().max())
-        print(grid, errors)
         # Euler's error shrinks with the steps
         assert errors[25] < 0.3
         assert errors[400] < 0.02
