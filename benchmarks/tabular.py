@@ -209,7 +209,7 @@ def _metrics(y_test, scores):
     return auroc(y_test, scores, outlier_label=1), aupr_out(y_test, scores, outlier_label=1)
 
 
-def run_dataset(name, seed, *, quick=False, data_home=None, log=print):
+def run_dataset(name, seed, *, quick=False, data_home=None, cross_fit=None, log=print):
     """Run every detector on one data set and seed.
 
     Parameters
@@ -220,6 +220,8 @@ def run_dataset(name, seed, *, quick=False, data_home=None, log=print):
     quick : bool, default=False
         Tiny flow budget (smoke tests).
     data_home : str or None, default=None
+    cross_fit : int or None, default=None
+        Adds the default detector cross-fitted on that many folds (one flow per fold).
     log : callable, default=print
 
     Returns
@@ -267,6 +269,12 @@ def run_dataset(name, seed, *, quick=False, data_home=None, log=print):
         TabularFlowDensity(**flow_params(n_own, X.shape[1], seed, quick=quick)),
         random_state=seed)
     record("Density of states", "skood", dos, X_fit=X_flow)
+    if cross_fit is not None:  # every row calibrates; each fold's flow on the other folds
+        n_fold = len(X_flow) - int(round(len(X_flow) / cross_fit))
+        dos_cf = DensityOfStatesDetector(
+            TabularFlowDensity(**flow_params(n_fold, X.shape[1], seed, quick=quick)),
+            cross_fit=cross_fit, random_state=seed)
+        record(f"Density of states (cross-fit {cross_fit})", "skood", dos_cf, X_fit=X_flow)
     for det_name, det in skood_detectors(frozen, seed, quick=quick).items():
         record(det_name, "skood", det, flow_s)
     for det_name, det in classical_detectors(seed).items():
@@ -448,6 +456,8 @@ def main(argv=None):
     p.add_argument("--datasets", nargs="+", default=None,
                    help="ADBench names (default: every .npz in <data_home>/adbench)")
     p.add_argument("--data-home", default=None)
+    p.add_argument("--cross-fit", type=int, default=None, metavar="K",
+                   help="add the default detector cross-fitted on K folds")
     p.add_argument("--from-csv", default=None,
                    help="rebuild the report from a results CSV instead of running")
     p.add_argument("--out", default=None,
@@ -471,6 +481,7 @@ def main(argv=None):
         for name in datasets:
             for seed in args.seeds:
                 rows += run_dataset(name, seed, quick=args.quick, data_home=args.data_home,
+                                    cross_fit=args.cross_fit,
                                     log=lambda m: print(m, flush=True))
             write_csv(rows, stem.with_suffix(".csv"))  # partial results survive a crash
         wall = time.perf_counter() - t0

@@ -218,3 +218,63 @@ def test_knn_distance_in_input_and_latent_space(gaussian):
     dp = np.linalg.norm(X[500:520, None].astype(float) - X[None, 300:500], axis=2)
     np.testing.assert_allclose(pix.sample_statistics(X[500:520])[:, -1],
                                np.sort(dp, 1)[:, :5].mean(1), rtol=1e-10)
+
+
+def test_cross_fit_each_row_under_the_flow_that_did_not_train_on_it(gaussian):
+    _, X_cal, X_test, _ = gaussian
+    X = np.r_[X_cal, X_test]
+    det = DensityOfStatesDetector(TabularFlowDensity(**dict(_TAB, max_epochs=2)),
+                                  cross_fit=3, random_state=0).fit(X)
+    assert len(det.flows_) == 3 and det.flow_ is det.flows_[0]
+    assert len(det.fold_statistics_) == 2
+    # Folds partition the rows; each flow trained on the rows of the other folds.
+    assert np.bincount(det.fold_index_).tolist() == [134, 133, 133]
+    for k, flow in enumerate(det.flows_):
+        assert flow.n_features_in_ == 3
+        assert len(flow.history_) == 2
+    # Every row calibrates (calibration_fraction is ignored), with its own fold's flow.
+    assert det.calibration_statistics_.shape == (400, 2)
+    S = det.sample_statistics(X)
+    assert S.shape == (400, 3, 2)
+    for k, flow in enumerate(det.flows_):
+        rows = det.fold_index_ == k
+        np.testing.assert_allclose(det.calibration_statistics_[rows, 0],
+                                   flow.flow_pass(X[rows]).log_prob, rtol=1e-10)
+        np.testing.assert_allclose(S[:, k, 0], flow.flow_pass(X).log_prob, rtol=1e-10)
+    # The distance statistic does not depend on the flow; the score is the mean over
+    # flows of the log-density of each flow's statistics.
+    np.testing.assert_array_equal(S[:, 0, 1], S[:, 2, 1])
+    Z = [det.scaler_.transform(S[:, k]) for k in range(3)]
+    expected = np.mean([det.density_.score_samples(z) for z in Z], axis=0)
+    np.testing.assert_allclose(det.score_samples(X), expected, rtol=1e-12)
+    # offset_ from the out-of-fold calibration scores; far inputs are outliers.
+    assert det.offset_ == pytest.approx(offset_from_scores(det.calibration_scores_, 0.05))
+    assert (det.predict(X_test + 6.0) == -1).mean() > 0.95
+    np.testing.assert_allclose(det.score_groups(X_test, group_size=5),
+                               det.score_samples(X_test).reshape(-1, 5).mean(1), rtol=1e-12)
+
+
+def test_cross_fit_shares_the_compression_column():
+    X, _ = load_digits_images()
+    glow = GlowDensity((1, 8, 8), n_levels=2, n_steps=1, hidden_channels=8, max_epochs=1,
+                       random_state=0)
+    det = DensityOfStatesDetector(glow, cross_fit=2, n_neighbors=None,
+                                  random_state=0).fit(X[:200])
+    assert det.statistic_names_ == ["log_lik_0", "log_lik_1", "compressed_bits"]
+    S = det.sample_statistics(X[200:220])
+    bits = FlowStatistics(FrozenEstimator(det.flows_[1])).fit(X[:2]).transform(X[200:220])
+    np.testing.assert_allclose(S[:, 1], bits, rtol=1e-10)
+    np.testing.assert_array_equal(S[:, 0, 2], S[:, 1, 2])
+
+
+def test_cross_fit_errors(gaussian):
+    flow, X_cal, _, _ = gaussian
+    with pytest.raises(ValueError, match="FrozenEstimator is not trained"):
+        DensityOfStatesDetector(FrozenEstimator(flow), cross_fit=3).fit(X_cal)
+    with pytest.raises(ValueError, match="latent space"):
+        DensityOfStatesDetector(TabularFlowDensity(**_TAB), cross_fit=3,
+                                neighbor_space="latent").fit(X_cal)
+    with pytest.raises(ValueError, match="at least as many rows"):
+        DensityOfStatesDetector(TabularFlowDensity(**_TAB), cross_fit=5).fit(X_cal[:4])
+    with pytest.raises(ValueError, match="cross_fit"):
+        DensityOfStatesDetector(TabularFlowDensity(**_TAB), cross_fit=1).fit(X_cal)

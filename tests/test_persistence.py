@@ -90,6 +90,8 @@ def _vector_estimators(vectors):
                                            random_state=0),
         "dos_input_knn": DensityOfStatesDetector(TabularFlowDensity(**_TAB), n_neighbors=3,
                                                  random_state=0),
+        "dos_cross_fit": DensityOfStatesDetector(TabularFlowDensity(**_TAB), cross_fit=2,
+                                                 random_state=0),
     }
     try:
         from skood.conformal import ConformalDetector
@@ -105,7 +107,7 @@ def _vector_estimators(vectors):
 
 IMAGE_CASES = list(_image_estimators(None))
 VECTOR_CASES = ["tabular", "tabular_float64_early", "ratio_outlier_loss", "kl_tabular",
-                "dos_input_knn", "conformal", "tuned_threshold"]
+                "dos_input_knn", "dos_cross_fit", "conformal", "tuned_threshold"]
 
 
 def _outputs(est, X):

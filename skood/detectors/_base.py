@@ -109,7 +109,7 @@ class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
     Subclasses implement ``_statistics(X)`` (per-sample statistics of validated
     ``X`` from one pass of ``flow_``) and, unless the statistics are already the
     point-wise normality, ``_point_scores(stats)``; they may override
-    ``_fit_models(X, rng)``, ``_calibrate(X_fit, X_cal, stats, rng)``,
+    ``_split(X, rng)``, ``_fit_models(X, rng)``, ``_calibrate(X_fit, X_cal, stats, rng)``,
     ``_group_scores(stats, index)`` and ``_check_groups(index)``.
 
     Group API (every detector): :meth:`score_groups`, :meth:`predict_groups`,
@@ -158,8 +158,7 @@ class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
 
     def _fit(self, X):
         rng = check_random_state(self.random_state)
-        frozen = isinstance(self.flow, FrozenEstimator)
-        X_fit, X_cal = split_calibration(X, self.calibration_fraction, rng, frozen)
+        X_fit, X_cal = self._split(X, rng)
         self._fit_models(X_fit, rng)
         X_cal = self._calibration_rows(X_cal, rng)
         stats = self._calibrate(X_fit, X_cal, self._calibration_statistics(X_fit, X_cal, rng),
@@ -175,6 +174,11 @@ class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
         return self
 
     # -- hooks -------------------------------------------------------------------------
+    def _split(self, X, rng):
+        """The rows the flow is fit on and the calibration rows (``calibration_fraction``)."""
+        frozen = isinstance(self.flow, FrozenEstimator)
+        return split_calibration(X, self.calibration_fraction, rng, frozen)
+
     def _fit_models(self, X, rng):
         """Fit the model(s) the statistics come from on the training rows ``X``."""
         self.flow_ = fit_flow(self.flow, X)

@@ -119,6 +119,21 @@ class DensityOfStatesDetector(BaseFlowDetector):
         near means similar (they whiten away the large-scale structure that
         makes two images alike), so this is usually the weaker choice. Flows
         only.
+    cross_fit : int or None, default=None
+        Cross-fitting: split ``X`` into ``cross_fit`` folds, fit one flow on
+        the rows outside each fold, and fit the density of statistics on every
+        row of ``X``, each row's statistics taken from the flow that did not
+        train on it (``calibration_fraction`` is then ignored). The density
+        sees all rows instead of a fifth of them, and the flows are an
+        ensemble: a new input's score is the mean over the flows of the
+        log-density of its statistics under each. For small data sets, where
+        a fifth of the rows is too few for the density; costs ``cross_fit``
+        flows to train and to score with. ``offset_`` is set on the
+        out-of-fold scores of single flows; the mean over flows varies less,
+        so new in-distribution inputs are flagged at most at about the
+        ``contamination`` rate. Not with a frozen flow, nor with
+        ``neighbor_space="latent"`` (the flows' latents are different spaces).
+        ``None``: one flow, held-out calibration rows.
     max_components : int, default=5
         Largest mixture tried (``"gmm"``); capped so that each component has at
         least 10 calibration rows per statistic.
@@ -128,7 +143,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         Fraction of ``X`` held out from the flow's training: the rows the density
         of statistics is fitted on (it must not see rows the flow trained on,
         whose likelihoods are inflated). Ignored for a frozen flow, which
-        calibrates on all of ``X``. 0 fits everything on all rows and sets
+        calibrates on all of ``X``, and when cross-fitting. 0 fits everything on all rows and sets
         ``offset_`` on their in-sample scores (biased; scikit-learn's meaning of
         ``contamination``).
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -142,9 +157,18 @@ class DensityOfStatesDetector(BaseFlowDetector):
     Attributes
     ----------
     flow_ : density estimator
-        The fitted flow.
+        The fitted flow (the first of ``flows_``).
+    flows_ : list of density estimators
+        The fitted flows: one, or one per fold when cross-fitting.
+    fold_index_ : ndarray of shape (n_samples,) or None
+        When cross-fitting, the fold of each row passed to ``fit``: the index
+        in ``flows_`` of the flow that did not train on it.
     statistics_ : FlowStatistics or DiffusionStatistics
-        The fitted statistics transformer.
+        The fitted statistics transformer (of ``flow_``).
+    fold_statistics_ : list of FlowStatistics or DiffusionStatistics
+        When cross-fitting, the transformers of the other flows (their own
+        columns only; the compression and reference columns are ``statistics_``'s).
+        Empty otherwise.
     statistic_names_ : list of str
         Names of the statistics' columns (``statistics_``'s, then
         ``knn_distance``).
@@ -159,6 +183,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
     density_ : estimator
         The fitted density of the standardised statistics.
     calibration_statistics_ : ndarray of shape (n_calibration, n_statistics)
+        Statistics of the calibration rows (when cross-fitting, every row under
+        the flow that did not train on it). :meth:`sample_statistics` of new
+        inputs has shape ``(n_samples, n_statistics)``, or
+        ``(n_samples, len(flows_), n_statistics)`` when cross-fitting.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Out-of-fold normality of the calibration rows (sets ``offset_``).
     offset_ : float
@@ -193,6 +221,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         "density": [StrOptions(set(_DENSITIES))],
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "neighbor_space": [StrOptions({"input", "latent"})],
+        "cross_fit": [Interval(Integral, 2, None, closed="left"), None],
         "max_components": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
     }
@@ -207,6 +236,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         density="robust",
         n_neighbors=5,
         neighbor_space="input",
+        cross_fit=None,
         max_components=5,
         n_jobs=None,
         calibration_fraction=0.2,
@@ -220,45 +250,78 @@ class DensityOfStatesDetector(BaseFlowDetector):
         self.density = density
         self.n_neighbors = n_neighbors
         self.neighbor_space = neighbor_space
+        self.cross_fit = cross_fit
         self.max_components = max_components
         self.n_jobs = n_jobs
         self.calibration_fraction = calibration_fraction
         self.contamination = contamination
         self.random_state = random_state
 
+    def _split(self, X, rng):
+        if self.cross_fit is None:
+            return super()._split(X, rng)
+        if isinstance(self.flow, FrozenEstimator):
+            raise ValueError(
+                f"cross_fit={self.cross_fit} trains one flow per fold; a FrozenEstimator "
+                "is not trained. Pass an unfitted flow, or cross_fit=None."
+            )
+        if self.neighbor_space == "latent" and self.n_neighbors is not None:
+            raise ValueError(
+                f"cross_fit={self.cross_fit} with neighbor_space='latent': each fold's flow "
+                "has its own latent space, so distances across them mean nothing. Use "
+                "neighbor_space='input'."
+            )
+        if self.cross_fit > len(X):
+            raise ValueError(
+                f"cross_fit={self.cross_fit} folds need at least as many rows; got "
+                f"n_samples={len(X)}."
+            )
+        return X, X  # every row calibrates, through the flow that did not train on it
+
     def _fit_models(self, X, rng):
-        if is_diffusion(self.flow):
-            return self._fit_diffusion(X)
-        if not isinstance(self.statistics, str):
+        diffusion = is_diffusion(self.flow)
+        if diffusion:
+            # Checked before training: a wrong setting fails fast.
+            if self.statistics == "split" or self.neighbor_space == "latent":
+                what = ("statistics='split'" if self.statistics == "split"
+                        else "neighbor_space='latent'")
+                raise ValueError(
+                    f"{what} needs a normalizing flow's latents; a diffusion model has "
+                    "none. Use statistics='terms' or names of its statistics, and "
+                    "neighbor_space='input'."
+                )
+            kinds = (DEFAULT_DIFFUSION_STATISTICS if self.statistics == "terms"
+                     else check_statistics(self.statistics))
+        elif not isinstance(self.statistics, str):
             raise ValueError(
                 f"statistics={self.statistics!r} names a diffusion model's statistics; a "
                 "flow takes 'terms' or 'split'."
             )
-        self.flow_ = fit_flow(self.flow, X)
-        self.statistics_ = FlowStatistics(
-            FrozenEstimator(self.flow_), per_scale=self.statistics,
-            compression=self.compression, reference=self.reference, n_jobs=self.n_jobs,
-        ).fit(X[:2])  # a frozen flow: fit only records the statistics' names
-        names = list(self.statistics_.get_feature_names_out())
-        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["knn_distance"])
+        self.fold_index_ = None
+        if self.cross_fit is None:
+            self.flows_ = [fit_flow(self.flow, X)]
+        else:
+            cv = KFold(self.cross_fit, shuffle=True,
+                       random_state=int(rng.randint(np.iinfo(np.int32).max)))
+            self.flows_, self.fold_index_ = [], np.empty(len(X), dtype=np.intp)
+            for k, (train, held_out) in enumerate(cv.split(X)):
+                self.flows_.append(fit_flow(self.flow, X[train]))
+                self.fold_index_[held_out] = k
+        self.flow_ = self.flows_[0]
 
-    def _fit_diffusion(self, X):
-        # Checked before training: a wrong setting fails fast.
-        if self.statistics == "split" or self.neighbor_space == "latent":
-            what = ("statistics='split'" if self.statistics == "split"
-                    else "neighbor_space='latent'")
-            raise ValueError(
-                f"{what} needs a normalizing flow's latents; a diffusion model has none. "
-                "Use statistics='terms' or names of its statistics, and "
-                "neighbor_space='input'."
-            )
-        kinds = (DEFAULT_DIFFUSION_STATISTICS if self.statistics == "terms"
-                 else check_statistics(self.statistics))
-        self.flow_ = fit_flow(self.flow, X)
-        self.statistics_ = DiffusionStatistics(
-            FrozenEstimator(self.flow_), statistics=kinds, compression=self.compression,
-            reference=self.reference, n_jobs=self.n_jobs,
-        ).fit(X[:2])  # a frozen model: fit only records the statistics' names
+        def transformer(model, shared):
+            # The compression and the reference do not depend on the flow: the other
+            # folds' transformers leave them out and borrow the first one's columns.
+            kw = (dict(compression=self.compression, reference=self.reference,
+                       n_jobs=self.n_jobs) if shared else dict(compression=None))
+            if diffusion:
+                st = DiffusionStatistics(FrozenEstimator(model), statistics=kinds, **kw)
+            else:
+                st = FlowStatistics(FrozenEstimator(model), per_scale=self.statistics, **kw)
+            return st.fit(X[:2])  # a frozen model: fit only records the statistics' names
+
+        self.statistics_ = transformer(self.flow_, shared=True)
+        self.fold_statistics_ = [transformer(m, shared=False) for m in self.flows_[1:]]
         names = list(self.statistics_.get_feature_names_out())
         self.statistic_names_ = names + ([] if self.n_neighbors is None else ["knn_distance"])
 
@@ -275,17 +338,24 @@ class DensityOfStatesDetector(BaseFlowDetector):
         if self.neighbor_space == "input" and self.flow_.pixel_scale_ == "continuous":
             self.neighbor_scaler_ = StandardScaler().fit(ref)
         k = min(self.n_neighbors + 1, len(ref))  # one more: a row can leave itself out
-        points = self._neighbor_points(ref, self._pass(ref) if self._latent_knn() else None)
+        points = self._neighbor_points(
+            ref, self._pass(ref, self.statistics_) if self._latent_knn() else None)
         self.neighbors_ = NearestNeighbors(n_neighbors=k).fit(points)
 
     def _latent_knn(self):
         return self.n_neighbors is not None and self.neighbor_space == "latent"
 
-    def _pass(self, X):
-        if isinstance(self.statistics_, DiffusionStatistics):
-            return self.statistics_.model_pass(X)
-        return self.flow_.flow_pass(X, latents=self.statistics_.needs_latents
-                                    or self._latent_knn())
+    def _pass(self, X, statistics):
+        if isinstance(statistics, DiffusionStatistics):
+            return statistics.model_pass(X)
+        return statistics.flow_.flow_pass(X, latents=statistics.needs_latents
+                                          or self._latent_knn())
+
+    def _model_statistics(self, X, statistics):
+        out = self._pass(X, statistics)
+        if isinstance(statistics, DiffusionStatistics):
+            return statistics.from_diffusion_output(out, X), out
+        return statistics.from_flow_pass(out, X), out
 
     def _neighbor_points(self, X, output):
         if self.neighbor_space == "latent":
@@ -294,11 +364,11 @@ class DensityOfStatesDetector(BaseFlowDetector):
         return X if self.neighbor_scaler_ is None else self.neighbor_scaler_.transform(X)
 
     def _statistics(self, X):
-        out = self._pass(X)
-        if isinstance(self.statistics_, DiffusionStatistics):
-            S = self.statistics_.from_diffusion_output(out, X)
-        else:
-            S = self.statistics_.from_flow_pass(out, X)
+        S, out = self._model_statistics(X, self.statistics_)
+        if self.fold_statistics_:  # cross-fitted: (n_samples, n_flows, n_statistics)
+            own = [self._model_statistics(X, st)[0] for st in self.fold_statistics_]
+            shared = S[:, own[0].shape[1]:]
+            S = np.stack([S] + [np.column_stack([o, shared]) for o in own], axis=1)
         if self.n_neighbors is None:
             return S
         dist = self.neighbors_.kneighbors(self._neighbor_points(X, out))[0]
@@ -311,13 +381,19 @@ class DensityOfStatesDetector(BaseFlowDetector):
         dist = np.where(same[:, None], dist[:, 1:k + 1], dist[:, :k])
         # The distance itself, not its log: inputs with exact duplicates (common in
         # tabular data) are at distance 0, which a log sends to -inf.
-        return np.column_stack([S, dist.mean(1)])
+        dist = dist.mean(1)
+        if S.ndim == 3:  # the same distance for every flow
+            dist = np.broadcast_to(dist[:, None, None], S.shape[:2] + (1,))
+        return np.concatenate([S, dist.reshape(S.shape[:-1] + (1,))], axis=-1)
 
     def _calibration_statistics(self, X_fit, X_cal, rng):
         self.neighbors_ = self.neighbor_scaler_ = None
         if self.n_neighbors is not None:
             self._fit_neighbors(X_fit, X_cal, rng)
-        return self._statistics(X_cal)
+        S = self._statistics(X_cal)
+        if self.fold_index_ is not None:  # each row under the flow that did not train on it
+            S = S[np.arange(len(S)), self.fold_index_]
+        return S
 
     def _calibrate(self, X_fit, X_cal, S, rng):
         # Median and interquartile range: a few extreme statistics (anomalies among
@@ -358,13 +434,16 @@ class DensityOfStatesDetector(BaseFlowDetector):
         return _best(GridSearchCV(gmm, grid, cv=cv).fit(Z))
 
     def _calibration_scores(self, S):
-        if self.calibration_fraction == 0 and not isinstance(self.flow, FrozenEstimator):
+        if (self.calibration_fraction == 0 and self.cross_fit is None
+                and not isinstance(self.flow, FrozenEstimator)):
             # Calibrating on the training rows (scikit-learn's meaning of contamination:
             # that fraction of the rows passed to fit is flagged) needs in-sample scores.
             return self._point_scores(S)
         return self.calibration_scores_
 
     def _point_scores(self, S):
+        if S.ndim == 3:  # cross-fitted: the mean over the flows of the log-density
+            return np.mean([self._point_scores(S[:, k]) for k in range(S.shape[1])], axis=0)
         return self.density_.score_samples(self.scaler_.transform(S))
 
 
