@@ -75,6 +75,21 @@ def test_density_of_diffusion_statistics_needs_no_new_class(data, frozen):
     assert model.score_samples(X_out).mean() < model.score_samples(X[:40]).mean()
 
 
+def test_density_of_diffusion_statistics_cross_fitted(data):
+    X, X_out = data
+    det = DensityOfStatesDetector(DiffusionDensity(**_SMALL), cross_fit=2,
+                                  random_state=0).fit(X)
+    assert len(det.flows_) == 2 and np.bincount(det.fold_index_).tolist() == [150, 150]
+    assert det.calibration_statistics_.shape == (300, 5)
+    S = det.sample_statistics(X_out)
+    assert S.shape == (40, 2, 5)
+    # Each model's own statistics; the distance column is shared.
+    own = DiffusionStatistics(FrozenEstimator(det.flows_[1])).fit(X[:2]).transform(X_out)
+    np.testing.assert_allclose(S[:, 1, :4], own, rtol=1e-10)
+    np.testing.assert_array_equal(S[:, 0, 4], S[:, 1, 4])
+    assert det.score_samples(X_out).mean() < det.score_samples(X[:40]).mean()
+
+
 def test_input_complexity_and_likelihood_ratio_read_the_ode_likelihood(data, frozen):
     X, X_out = data
     lp = frozen.score_samples(X[:5])
