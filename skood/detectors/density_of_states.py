@@ -363,12 +363,23 @@ class DensityOfStatesDetector(BaseFlowDetector):
         X = np.asarray(X, dtype=np.float64)
         return X if self.neighbor_scaler_ is None else self.neighbor_scaler_.transform(X)
 
-    def _statistics(self, X):
+    def _statistics(self, X, folds=None):
+        """Statistics of ``X``; cross-fitted, under every flow (n_samples, n_flows,
+        n_statistics), or with ``folds`` (the flow of each row) under that flow only."""
         S, out = self._model_statistics(X, self.statistics_)
-        if self.fold_statistics_:  # cross-fitted: (n_samples, n_flows, n_statistics)
-            own = [self._model_statistics(X, st)[0] for st in self.fold_statistics_]
-            shared = S[:, own[0].shape[1]:]
-            S = np.stack([S] + [np.column_stack([o, shared]) for o in own], axis=1)
+        if self.fold_statistics_:
+            # The other flows' own columns; the shared ones (compression, reference) are
+            # the first flow's.
+            n_own = len(self.fold_statistics_[0].get_feature_names_out())
+            if folds is not None:
+                for k, st in enumerate(self.fold_statistics_, start=1):
+                    rows = folds == k
+                    if rows.any():
+                        S[rows, :n_own] = self._model_statistics(X[rows], st)[0]
+            else:
+                S = np.stack([S] + [np.column_stack([self._model_statistics(X, st)[0],
+                                                     S[:, n_own:]])
+                                    for st in self.fold_statistics_], axis=1)
         if self.n_neighbors is None:
             return S
         dist = self.neighbors_.kneighbors(self._neighbor_points(X, out))[0]
@@ -383,17 +394,15 @@ class DensityOfStatesDetector(BaseFlowDetector):
         # tabular data) are at distance 0, which a log sends to -inf.
         dist = dist.mean(1)
         if S.ndim == 3:  # the same distance for every flow
-            dist = np.broadcast_to(dist[:, None, None], S.shape[:2] + (1,))
-        return np.concatenate([S, dist.reshape(S.shape[:-1] + (1,))], axis=-1)
+            dist = np.repeat(dist[:, None], S.shape[1], axis=1)
+        return np.concatenate([S, dist[..., None]], axis=-1)
 
     def _calibration_statistics(self, X_fit, X_cal, rng):
         self.neighbors_ = self.neighbor_scaler_ = None
         if self.n_neighbors is not None:
             self._fit_neighbors(X_fit, X_cal, rng)
-        S = self._statistics(X_cal)
-        if self.fold_index_ is not None:  # each row under the flow that did not train on it
-            S = S[np.arange(len(S)), self.fold_index_]
-        return S
+        # Cross-fitted: each row under the flow that did not train on it.
+        return self._statistics(X_cal, folds=self.fold_index_)
 
     def _calibrate(self, X_fit, X_cal, S, rng):
         # Median and interquartile range: a few extreme statistics (anomalies among
