@@ -21,7 +21,8 @@ Run (results in ``benchmarks/results/density_of_states_ablation.md``)::
 
     OMP_NUM_THREADS=1 python -m benchmarks.dos_ablation
 
-``--variants`` runs some of them and ``--out`` names the results file.
+``--variants`` runs some of them, ``--seeds 0 1 2`` repeats them with other seeds
+(mean ± standard deviation) and ``--out`` names the results file.
 
 Uses skood's public API only.
 """
@@ -32,9 +33,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from skood.benchmark import fit_cached, glow_params, load_task
+from skood.benchmark import classical_detectors, fit_cached, glow_params, load_task
 from skood.density import GlowDensity
 from skood.detectors import DensityOfStatesDetector
 from skood.metrics import evaluate_id_ood, group_aurocs
@@ -51,47 +53,81 @@ TASKS = ("digits", "fmnist-mnist", "mnist-fmnist", "cifar10-tiny", "cifar10-nois
          "cifar10-constant")
 
 
-def run(tasks, cache_dir, variants=tuple(VARIANTS), log=print):
+def run(tasks, cache_dir, variants=tuple(VARIANTS), seeds=(0,), classical=False, log=print):
+    """One row per (task, variant, seed); ``seed`` seeds the flow and the detector.
+    ``classical``: also the classical detectors of ``skood benchmark`` (deterministic:
+    one row each) on the same training images, the bar the default is measured by."""
     rows = []
     for name in tasks:
         quick = name == "digits"
         grey = name in ("fmnist-mnist", "mnist-fmnist")
         task = load_task(name) if quick else load_task(
             name, n_train=5000, n_test=2000, image_size=32 if grey else None)
-        params = glow_params(task, 10 if quick else 4, quick)
-        for label in variants:
-            variant = VARIANTS[label]
-            det, seconds = fit_cached(
-                DensityOfStatesDetector(GlowDensity(**params), random_state=0, **variant),
-                task.X_train, f"ablation-{task.flow_key}-{label}", cache_dir=cache_dir, log=log)
-            s_id, s_ood = det.score_samples(task.X_id), det.score_samples(task.X_ood)
-            m = evaluate_id_ood(s_id, s_ood)
-            m5 = group_aurocs(det, task.X_id, task.X_ood, scores_id=s_id,
-                              scores_ood=s_ood)["group_auroc_m5"]
-            rows.append(dict(task=task.name, variant=label, auroc=m["auroc"],
-                             fpr95=m["fpr95"], group_auroc_m5=m5,
-                             n_statistics=len(det.statistic_names_), fit_s=seconds))
-            log(f"  {task.name:18s} {label:26s} AUROC {m['auroc']:.3f}  M=5 {m5:.3f}")
+        for seed in seeds:
+            params = dict(glow_params(task, 10 if quick else 4, quick), random_state=seed)
+            for label in variants:
+                variant = VARIANTS[label]
+                key = f"ablation-{task.flow_key}-{label}" + (f"-seed{seed}" if seed else "")
+                det, seconds = fit_cached(
+                    DensityOfStatesDetector(GlowDensity(**params), random_state=seed,
+                                            **variant),
+                    task.X_train, key, cache_dir=cache_dir, log=log)
+                s_id, s_ood = det.score_samples(task.X_id), det.score_samples(task.X_ood)
+                m = evaluate_id_ood(s_id, s_ood)
+                m5 = group_aurocs(det, task.X_id, task.X_ood, scores_id=s_id,
+                                  scores_ood=s_ood)["group_auroc_m5"]
+                rows.append(dict(task=task.name, variant=label, seed=seed, auroc=m["auroc"],
+                                 fpr95=m["fpr95"], group_auroc_m5=m5,
+                                 n_statistics=len(det.statistic_names_), fit_s=seconds))
+                log(f"  {task.name:18s} {label:26s} seed {seed}  AUROC {m['auroc']:.3f}  "
+                    f"M=5 {m5:.3f}")
+        if classical:
+            n_pca = int(min(50, task.X_train.shape[1] // 2, task.X_train.shape[0] // 2))
+            for label, det in classical_detectors(n_pca).items():
+                t = time.perf_counter()
+                det.fit(task.X_train)
+                s_id, s_ood = det.score_samples(task.X_id), det.score_samples(task.X_ood)
+                m = evaluate_id_ood(s_id, s_ood)
+                m5 = group_aurocs(det, task.X_id, task.X_ood, scores_id=s_id,
+                                  scores_ood=s_ood)["group_auroc_m5"]
+                rows.append(dict(task=task.name, variant=f"{label} (classical)", seed=seeds[0],
+                                 auroc=m["auroc"], fpr95=m["fpr95"], group_auroc_m5=m5,
+                                 n_statistics=None, fit_s=time.perf_counter() - t))
+                log(f"  {task.name:18s} {label:26s} AUROC {m['auroc']:.3f}")
     return rows
+
+
+def _cell(rows, key, fmt="{:.3f}"):
+    """One value, or the mean +- standard deviation over seeds."""
+    v = np.array([r[key] for r in rows])
+    return fmt.format(v[0]) if len(v) == 1 else (fmt + " ± " + fmt).format(v.mean(), v.std(ddof=1))
 
 
 def to_markdown(rows, wall_s, command="python -m benchmarks.dos_ablation"):
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    cell = {(r["task"], r["variant"]): r for r in rows}
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    cell = {}
+    for r in rows:
+        cell.setdefault((r["task"], r["variant"]), []).append(r)
+    spread = ("" if len(seeds) == 1 else
+              f" Each cell: mean ± standard deviation over seeds {', '.join(map(str, seeds))} "
+              "(the seed sets the flow's initialisation and training order and the "
+              "detector's calibration split; the data are the same).")
     lines = ["# DensityOfStatesDetector: which statistics", "",
              f"Generated by `{command}` (protocol in its docstring). "
              "Point-wise AUROC; in brackets the number of statistics the density is fitted "
              "to. Then, for the default and the cross-fitted variant, FPR at 95% TPR and the "
-             "group AUROC at M = 5.",
+             "group AUROC at M = 5." + spread,
              "", "| variant | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
-    for v in dict.fromkeys(r["variant"] for r in rows):
-        vals = [f"{cell[(t, v)]['auroc']:.3f} ({cell[(t, v)]['n_statistics']})"
-                if (t, v) in cell else "-" for t in tasks]
+    for v in variants:
+        vals = ["-" if (t, v) not in cell else _cell(cell[(t, v)], "auroc") + (
+            "" if cell[(t, v)][0]["n_statistics"] is None
+            else f" ({cell[(t, v)][0]['n_statistics']})") for t in tasks]
         lines.append(f"| {v} | " + " | ".join(vals) + " |")
     for key, label in (("fpr95", "FPR@95TPR"), ("group_auroc_m5", "M=5")):
-        for v in dict.fromkeys(r["variant"] for r in rows if r["variant"] in ("default",
-                                                                             "cross_fit=5")):
-            vals = [f"{cell[(t, v)][key]:.3f}" if (t, v) in cell else "-" for t in tasks]
+        for v in (v for v in variants if v in ("default", "cross_fit=5")):
+            vals = [_cell(cell[(t, v)], key) if (t, v) in cell else "-" for t in tasks]
             lines.append(f"| {v}: {label} | " + " | ".join(vals) + " |")
     lines += ["", f"Hardware: {platform.machine()}, {torch.get_num_threads()} torch thread(s), "
               f"CPU, shared with other jobs. Wall time {wall_s:.0f} s."]
@@ -102,13 +138,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0],
+                   help="seeds of the flow and the detector (mean ± sd over several)")
+    p.add_argument("--classical", action="store_true",
+                   help="add the classical detectors on the same training images")
     p.add_argument("--out", default="density_of_states_ablation.md",
                    help="results file name (in --results-dir)")
     p.add_argument("--results-dir", default="benchmarks/results")
     p.add_argument("--cache-dir", default="benchmarks/results/cache")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    rows = run(args.tasks, args.cache_dir, args.variants)
+    rows = run(args.tasks, args.cache_dir, args.variants, args.seeds, args.classical)
     out = Path(args.results_dir) / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python -m benchmarks.dos_ablation"] + list(sys.argv[1:] if argv is None

@@ -254,6 +254,25 @@ def test_cross_fit_each_row_under_the_flow_that_did_not_train_on_it(gaussian):
                                det.score_samples(X_test).reshape(-1, 5).mean(1), rtol=1e-12)
 
 
+def test_cross_fit_trains_the_folds_flows_in_parallel(gaussian):
+    # Two loky worker processes train the folds' flows: the same flows and scores as
+    # one job (each fit is seeded by the flow's own random_state).
+    _, X_cal, X_test, _ = gaussian
+    X = np.r_[X_cal, X_test]
+    kw = dict(flow=TabularFlowDensity(**dict(_TAB, max_epochs=2)), cross_fit=2,
+              random_state=0)
+    serial = DensityOfStatesDetector(**kw).fit(X)
+    parallel = DensityOfStatesDetector(**kw, n_jobs=2).fit(X)
+    for a, b in zip(serial.flows_, parallel.flows_):
+        assert a is not b
+        np.testing.assert_array_equal(a.flow_pass(X_test).log_prob,
+                                      b.flow_pass(X_test).log_prob)
+    np.testing.assert_array_equal(serial.fold_index_, parallel.fold_index_)
+    np.testing.assert_allclose(parallel.score_samples(X_test), serial.score_samples(X_test),
+                               rtol=1e-12)
+    assert parallel.offset_ == pytest.approx(serial.offset_, rel=1e-12)
+
+
 def test_cross_fit_shares_the_compression_column():
     X, _ = load_digits_images()
     glow = GlowDensity((1, 8, 8), n_levels=2, n_steps=1, hidden_channels=8, max_epochs=1,

@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
@@ -138,7 +139,13 @@ class DensityOfStatesDetector(BaseFlowDetector):
         Largest mixture tried (``"gmm"``); capped so that each component has at
         least 10 calibration rows per statistic.
     n_jobs : int or None, default=None
-        Threads for the compression.
+        Parallel jobs: the flows of the cross-fitting folds are trained in
+        ``n_jobs`` joblib workers (processes by default, each with its share of
+        the cores' torch threads; on a Dask cluster under
+        ``joblib.parallel_config(backend="dask")``), and the compression runs in
+        ``n_jobs`` threads. The results do not depend on it. ``None``: one job
+        (unless in a :func:`joblib.parallel_config` context); -1: all cores.
+        On one GPU, more than one training job shares its memory.
     calibration_fraction : float in [0, 1), default=0.2
         Fraction of ``X`` held out from the flow's training: the rows the density
         of statistics is fitted on (it must not see rows the flow trained on,
@@ -303,9 +310,14 @@ class DensityOfStatesDetector(BaseFlowDetector):
         else:
             cv = KFold(self.cross_fit, shuffle=True,
                        random_state=int(rng.randint(np.iinfo(np.int32).max)))
-            self.flows_, self.fold_index_ = [], np.empty(len(X), dtype=np.intp)
-            for k, (train, held_out) in enumerate(cv.split(X)):
-                self.flows_.append(fit_flow(self.flow, X[train]))
+            folds = list(cv.split(X))
+            # The folds' flows are independent fits: in parallel like
+            # CalibratedClassifierCV's (joblib; loky processes by default, whose torch
+            # threads joblib limits to cores // n_jobs).
+            self.flows_ = Parallel(n_jobs=self.n_jobs)(
+                delayed(fit_flow)(self.flow, X[train]) for train, _ in folds)
+            self.fold_index_ = np.empty(len(X), dtype=np.intp)
+            for k, (_, held_out) in enumerate(folds):
                 self.fold_index_[held_out] = k
         self.flow_ = self.flows_[0]
 
