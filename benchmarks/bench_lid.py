@@ -160,33 +160,19 @@ def main(argv=None):
     lid_exact = lid_calibration.lid_from_singular_values(sv, r)
     y_ex = np.r_[np.ones(n_ex), -np.ones(n_ex)]
 
-    # One long Golub-Kahan run per probe; every (probes, steps) setting is read off it.
-    fm = spectral._FlowMap(est)
-    m_max, k_max = max(GRID_PROBES), max(GRID_STEPS)
-    probes = spectral._rademacher_probes(m_max, D, 0, fm.device, fm.dtype)
-    a_all, b_all = [], []
-    for _, x in fm.batches(fm.validate(X_ex), 8):
-        _, z = fm.encode(x)
-        a, b = spectral._golub_kahan(fm.generate, z, probes, k_max)
-        a_all.append(a)
-        b_all.append(b)
-    alphas, betas = torch.cat(a_all, 1), torch.cat(b_all, 1)  # (m, n, k)
+    # Every (probes, steps) setting from the public fast path with the same seed: the
+    # probes of a smaller setting are the first ones of a larger one.
+    def quadrature(m, k, jvp_method="central_difference"):
+        return spectral.flow_spectral_quadrature(est, X_ex, n_probes=m, n_steps=k,
+                                                 random_state=0, jvp_method=jvp_method)
+
     # The same probes with forward-mode AD products: the cost of central differences.
-    a_ad, b_ad = [], []
-    for _, x in fm.batches(fm.validate(X_ex), 8):
-        _, z = fm.encode(x)
-        a, b = spectral._golub_kahan(fm.generate, z, probes[:n_probes], n_steps, "autodiff")
-        a_ad.append(a)
-        b_ad.append(b)
-    s_ad, w_ad = spectral._gauss_quadrature(torch.cat(a_ad, 1), torch.cat(b_ad, 1))
-    lid_ad = lid_calibration.lid_from_quadrature(s_ad.transpose(0, 1).detach().to("cpu", torch.float64).numpy(),
-                                     spectral._to_numpy(w_ad.transpose(0, 1)), r, D,
-                                     smoothing=FAST_SMOOTHING)
+    lid_ad = lid_calibration.lid_from_quadrature(*quadrature(n_probes, n_steps, "autodiff"),
+                                                 r, D, smoothing=FAST_SMOOTHING)
     grid = []
     for m in GRID_PROBES:
         for k in GRID_STEPS:
-            s, w = spectral._gauss_quadrature(alphas[:m], betas[:m], k)
-            nodes, weights = spectral._to_numpy(s.transpose(0, 1)), spectral._to_numpy(w.transpose(0, 1))
+            nodes, weights = quadrature(m, k)
             est_lid = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=FAST_SMOOTHING)
             hard = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=0.0)
             wide = lid_calibration.lid_from_quadrature(nodes, weights, r, D, smoothing=0.5)
