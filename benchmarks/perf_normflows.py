@@ -233,6 +233,56 @@ def compare(models, train_batch_sizes=(16, 64), score_batch_sizes=(16, 64, 256),
 
 
 
+# --------------------------------------------------------------------------- arithmetic
+def flops_per_image(models, batch=16):
+    """Floating-point operations per image of each model's scoring pass and training
+    step (forward + backward), counted by :class:`torch.utils.flop_counter.FlopCounterMode`
+    (convolutions and matrix products; the element-wise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = _pixels(batch, 3)
+    out = {}
+    for k, (module, log_prob) in models.items():
+        module.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            log_prob(x)
+        score = fc.get_total_flops() / batch
+        module.train()
+        with FlopCounterMode(display=False) as fc:
+            (-log_prob(x).mean()).backward()
+        module.zero_grad(set_to_none=True)
+        out[k] = (score, fc.get_total_flops() / batch)
+    return out
+
+
+def conv_peak(repeats=15, batch=256):
+    """GFLOP/s of the pass's heaviest convolution in its fastest setting: the coupling
+    network's 1x1 convolution (HIDDEN -> HIDDEN channels, about two thirds of the
+    arithmetic) at the first level's resolution, channels-last, large batch, no
+    gradients. A ceiling for the whole pass, whose other layers run less efficiently."""
+    h = SHAPE[1] // 2
+    conv = torch.nn.Conv2d(HIDDEN, HIDDEN, 1).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, HIDDEN, h, h).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        conv(x)
+        ts = [_timed(conv, x)[0] for _ in range(repeats)]
+    return 2.0 * batch * h * h * HIDDEN * HIDDEN / float(np.median(ts)) / 1e9
+
+
+def _arithmetic_table(times, batches, flops, ref, target, peak):
+    """GFLOP/s each model reaches, and what ``target`` x the reference would need."""
+    names = list(flops)
+    lines = ["| batch | " + " | ".join(f"{k} (GFLOP/s)" for k in names)
+             + f" | {target}x {ref} needs (GFLOP/s) | that / ceiling |",
+             "|---|" + "---|" * (len(names) + 2)]
+    for b in batches:
+        rate = {k: b * flops[k] / float(np.median(times[b][k])) / 1e9 for k in names}
+        need = target * rate[ref]
+        lines.append(f"| {b} | " + " | ".join(f"{rate[k]:.1f}" for k in names)
+                     + f" | {need:.1f} | {need / peak:.2f} |")
+    return lines
+
+
 # --------------------------------------------------------------------------- report
 DIFFERENCES = """\
 Where the two architectures differ (everything else is the same: squeeze, channel
@@ -362,6 +412,31 @@ def main(argv=None):
             continue
         lines.append(f"| {k} | {c['coupling']:,} | {c['invconv']:,} | {c['actnorm']:,} | "
                      f"{c['prior']:,} | {c['total']:,} |")
+    # The ablation rows do the default's arithmetic; the table keeps the compared models.
+    flops = flops_per_image({k: v for k, v in models.items()
+                             if not k.startswith("skood before")})
+    peak = conv_peak(args.repeats)
+    lines += [
+        "",
+        "**Against the arithmetic.** Work per image (convolutions and matrix products, "
+        "counted by `torch.utils.flop_counter`): " + ", ".join(
+            f"{k} {f[0] / 1e6:.1f} MFLOP scoring, {f[1] / 1e6:.1f} MFLOP a training step"
+            for k, f in flops.items())
+        + f". Ceiling: the pass's heaviest convolution ({HIDDEN} -> {HIDDEN} channels, 1x1, "
+        f"{SHAPE[1] // 2}x{SHAPE[2] // 2}) alone, channels-last, batch 256, no gradients, "
+        f"runs at {peak:.1f} GFLOP/s on this core in this run. Both flows do the same "
+        "arithmetic, so a speed-up target is a rate of arithmetic the pass must reach; "
+        "where that rate is above the ceiling (ratio > 1), no change of the code can "
+        "meet the target at this architecture in float32 on this CPU.",
+        "",
+        "Scoring:",
+        "",
+    ]
+    lines += _arithmetic_table(score, args.batch_sizes, {k: f[0] for k, f in flops.items()},
+                               ref, 2.0, peak)
+    lines += ["", "Training step:", ""]
+    lines += _arithmetic_table(train, args.train_batch_sizes,
+                               {k: f[1] for k, f in flops.items()}, ref, 1.5, peak)
     lines += ["", DIFFERENCES]
     text = "\n".join(lines)
     print(text)
