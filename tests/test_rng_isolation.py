@@ -11,7 +11,8 @@ from sklearn.model_selection import cross_val_score
 from torch.nn import functional as F
 
 from skood.density import GlowDensity, TabularFlowDensity
-from skood.detectors import LikelihoodDetector
+from skood.detectors import DensityOfStatesDetector, LikelihoodDetector, LikelihoodRatioDetector
+from skood.detectors._base import split_calibration
 from skood.utils._rng import PrivateRNG
 
 X_TAB = np.random.RandomState(0).normal(size=(300, 4))
@@ -160,3 +161,45 @@ def test_fitted_model_keeps_no_generator(tmp_path):
     assert flow.net_.rng is None
     held = [cb for _, cb in flow.net_.callbacks_ if getattr(cb, "rng", None) is not None]
     assert held == []
+
+
+# -- a detector's random_state seeds the flows that have no seed of their own ---------------
+def _unseeded_flow():
+    return TabularFlowDensity(n_layers=2, hidden_units=8, max_epochs=2, batch_size=64)
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: LikelihoodDetector(_unseeded_flow(), **kw),
+    lambda **kw: DensityOfStatesDetector(_unseeded_flow(), **kw),
+    lambda **kw: DensityOfStatesDetector(_unseeded_flow(), cross_fit=2, **kw),
+    lambda **kw: LikelihoodRatioDetector(_unseeded_flow(), **kw),
+])
+def test_detector_seed_makes_a_fit_with_an_unseeded_flow_reproducible(make):
+    a, b, c = (make(random_state=s).fit(X_TAB) for s in (0, 0, 1))
+    np.testing.assert_array_equal(a.score_samples(X_TAB), b.score_samples(X_TAB))
+    assert not np.array_equal(a.score_samples(X_TAB), c.score_samples(X_TAB))
+    assert a.flow.random_state is None  # the parameter itself is left alone (clone-safe)
+    assert isinstance(a.flow_.random_state, int)
+
+
+def test_default_flow_is_seeded_by_the_detector():
+    a, b = (LikelihoodDetector(random_state=3).fit(X_TAB[:, :2]) for _ in range(2))
+    _assert_same_fit(a.flow_, b.flow_, X_TAB[:, :2])
+
+
+def test_a_flow_seed_of_its_own_wins_and_leaves_the_detector_draws_alone():
+    det = LikelihoodDetector(_tabular(7), random_state=0).fit(X_TAB)
+    assert det.flow_.random_state == 7
+    X_fit, _ = split_calibration(X_TAB, 0.2, np.random.RandomState(0), frozen=False)
+    _assert_same_fit(det.flow_, _tabular(7).fit(X_fit), X_TAB)
+    # No seed drawn for a seeded flow: the detector's later draws do not move.
+    other = LikelihoodDetector(_tabular(8), random_state=0).fit(X_TAB)
+    assert other.bootstrap_seed_ == det.bootstrap_seed_
+
+
+def test_cross_fitted_unseeded_flows_get_one_seed_each():
+    det = DensityOfStatesDetector(_unseeded_flow(), cross_fit=3, random_state=0).fit(X_TAB)
+    seeds = [f.random_state for f in det.flows_]
+    assert len(set(seeds)) == 3
+    det = DensityOfStatesDetector(_tabular(5), cross_fit=3, random_state=0).fit(X_TAB)
+    assert [f.random_state for f in det.flows_] == [5, 5, 5]

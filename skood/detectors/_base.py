@@ -60,13 +60,36 @@ def log_likelihood(model, X):
     return np.asarray(model.score_samples(X), dtype=float)
 
 
-def fit_flow(flow, X):
+def seeded(model, rng):
+    """``model`` (``None``: a :class:`~skood.density.TabularFlowDensity`) with an
+    unset ``random_state`` drawn from ``rng``, unfitted.
+
+    A detector's ``random_state`` then makes its whole fit reproducible, the
+    flow's initialisation and shuffling included (scikit-learn's meaning of an
+    int ``random_state``); a model's own ``random_state`` wins, and a
+    ``FrozenEstimator`` is used as it is. ``rng`` is drawn from only when a seed
+    is filled in, so a model with its own seed leaves the detector's other
+    random choices unchanged.
+    """
+    model = TabularFlowDensity() if model is None else model
+    if isinstance(model, FrozenEstimator):
+        return model
+    params = model.get_params(deep=False)
+    if "random_state" not in params or params["random_state"] is not None:
+        return model
+    return clone(model).set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+
+
+def fit_flow(flow, X, rng=None):
     """Fit a clone of ``flow`` on ``X``; a ``FrozenEstimator`` is used as it is.
 
     ``None`` fits a :class:`~skood.density.TabularFlowDensity`, which takes any
-    feature vectors (images included, as flat vectors).
+    feature vectors (images included, as flat vectors). With ``rng``, an unset
+    ``random_state`` of the flow is drawn from it (:func:`seeded`).
     """
     flow = TabularFlowDensity() if flow is None else flow
+    if rng is not None:
+        flow = seeded(flow, rng)
     # clone() of a FrozenEstimator returns it unchanged and its fit() is a no-op,
     # so one pre-trained flow can serve several detectors.
     return clone(flow).fit(X, None)
@@ -181,7 +204,7 @@ class BaseFlowDetector(OffsetOutlierMixin, BaseEstimator):
 
     def _fit_models(self, X, rng):
         """Fit the model(s) the statistics come from on the training rows ``X``."""
-        self.flow_ = fit_flow(self.flow, X)
+        self.flow_ = fit_flow(self.flow, X, rng)
 
     def _calibration_rows(self, X, rng):
         """The calibration rows whose statistics are kept (all by default)."""

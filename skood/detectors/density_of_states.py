@@ -16,7 +16,7 @@ from ..density.diffusion import is_diffusion
 from ..statistics import DiffusionStatistics, FlowStatistics
 from ..statistics._diffusion_statistics import DEFAULT_DIFFUSION_STATISTICS, check_statistics
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
-from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow, seeded
 from ._robust_gaussian import RobustGaussian
 
 _DENSITIES = ("robust", "gmm", "kde", "ocsvm")
@@ -159,7 +159,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
         that quantile of bootstrap group scores.
     random_state : int, RandomState instance or None, default=None
         Seeds the calibration split, the cross-validation folds, the mixture and
-        the bootstrap.
+        the bootstrap, and each flow whose own ``random_state`` is None (the
+        default flow included): an int makes the whole fit reproducible.
 
     Attributes
     ----------
@@ -306,16 +307,18 @@ class DensityOfStatesDetector(BaseFlowDetector):
             )
         self.fold_index_ = None
         if self.cross_fit is None:
-            self.flows_ = [fit_flow(self.flow, X)]
+            self.flows_ = [fit_flow(self.flow, X, rng)]
         else:
             cv = KFold(self.cross_fit, shuffle=True,
                        random_state=int(rng.randint(np.iinfo(np.int32).max)))
             folds = list(cv.split(X))
+            # Seeds drawn here, not in the workers: one per fold where the flow has none.
+            flows = [seeded(self.flow, rng) for _ in folds]
             # The folds' flows are independent fits: in parallel like
             # CalibratedClassifierCV's (joblib; loky processes by default, whose torch
             # threads joblib limits to cores // n_jobs).
             self.flows_ = Parallel(n_jobs=self.n_jobs)(
-                delayed(fit_flow)(self.flow, X[train]) for train, _ in folds)
+                delayed(fit_flow)(flow, X[train]) for flow, (train, _) in zip(flows, folds))
             self.fold_index_ = np.empty(len(X), dtype=np.intp)
             for k, (_, held_out) in enumerate(folds):
                 self.fold_index_[held_out] = k

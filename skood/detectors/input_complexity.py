@@ -49,7 +49,8 @@ class InputComplexityDetector(BaseFlowDetector):
         calibration scores (``"auto"``: 0.05), and the group thresholds that
         quantile of bootstrap group scores.
     random_state : int, RandomState instance or None, default=None
-        Seeds the calibration split and the bootstrap.
+        Seeds the calibration split, the bootstrap and the flow where its own
+        ``random_state`` is None (the default flow included).
 
     Attributes
     ----------
@@ -89,7 +90,7 @@ class InputComplexityDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _fit_models(self, X, rng):
-        self.flow_ = fit_flow(self.flow, X)
+        self.flow_ = fit_flow(self.flow, X, rng)
         self.input_shape_ = tuple(self.flow_.input_shape_)
         self.pixel_scale_ = self.flow_.pixel_scale_
         if self.pixel_scale_ == "continuous":

@@ -35,7 +35,8 @@ class LastScaleDetector(BaseFlowDetector):
         calibration scores (``"auto"``: 0.05), and the group thresholds that
         quantile of bootstrap group scores.
     random_state : int, RandomState instance or None, default=None
-        Seeds the calibration split and the bootstrap.
+        Seeds the calibration split, the bootstrap and the flow where its own
+        ``random_state`` is None (the default flow included).
 
     Attributes
     ----------

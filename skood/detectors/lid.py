@@ -143,8 +143,8 @@ class LIDLikelihoodDetector(BaseFlowDetector):
         quantile of bootstrap group scores.
     random_state : int, RandomState instance or None, default=None
         Seeds the calibration split and the bootstrap, the subsampling of
-        reference and calibration points and the probes of ``"fast"``; the flow
-        has its own.
+        reference and calibration points, the probes of ``"fast"`` and the flow
+        where its own ``random_state`` is None (the default flow included).
     verbose : bool, default=False
         Progress bars over the LID batches.
 

@@ -9,10 +9,9 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 
-from ..density import TabularFlowDensity
 from ..density.diffusion import is_diffusion
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
-from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow, log_likelihood
+from ._base import LIKELIHOOD_MODELS, BaseFlowDetector, fit_flow, log_likelihood, seeded
 
 # Schirrmeister et al.'s outlier-loss defaults, for 32x32x3 images (D = 3072).
 _PAPER_DIM, _PAPER_WEIGHT, _PAPER_TEMPERATURE = 3072, 6000.0, 1000.0
@@ -157,7 +156,8 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         calibration scores (``"auto"``: 0.05), and the group thresholds that
         quantile of bootstrap group scores.
     random_state : int, RandomState instance or None, default=None
-        Seeds the calibration split and the bootstrap and the mutations.
+        Seeds the calibration split, the bootstrap, the mutations and the flows
+        (and an unfitted reference model) whose own ``random_state`` is None.
 
     Attributes
     ----------
@@ -220,7 +220,8 @@ class LikelihoodRatioDetector(BaseFlowDetector):
         self.random_state = random_state
 
     def _fit_models(self, X, rng):
-        flow = TabularFlowDensity() if self.flow is None else self.flow
+        # One seed for the in-distribution flow and its background copy.
+        flow = seeded(self.flow, rng)
         general = None if self.general_data is None else np.asarray(self.general_data, float)
         if general is not None and (general.ndim != 2 or general.shape[1] != X.shape[1]):
             raise ValueError(
@@ -235,7 +236,7 @@ class LikelihoodRatioDetector(BaseFlowDetector):
                 "auxiliary_loss); a diffusion model does not have them. Use a flow, or "
                 "fine_tune=False and outlier_loss_weight=0."
             )
-        self.reference_ = self._fit_reference(flow, X, general)
+        self.reference_ = self._fit_reference(flow, X, general, rng)
         if not (self.fine_tune or weight > 0):
             self.flow_ = fit_flow(flow, X)
             return
@@ -259,7 +260,7 @@ class LikelihoodRatioDetector(BaseFlowDetector):
             )
         self.flow_ = clone(flow).set_params(**params).fit(X)
 
-    def _fit_reference(self, flow, X, general):
+    def _fit_reference(self, flow, X, general, rng):
         if not isinstance(self.reference, str):
             if isinstance(self.reference, FrozenEstimator):
                 return self.reference
@@ -268,7 +269,7 @@ class LikelihoodRatioDetector(BaseFlowDetector):
                     "An unfitted reference model needs general_data to be trained on; or "
                     "pass a fitted one wrapped in sklearn.frozen.FrozenEstimator."
                 )
-            return clone(self.reference).fit(general, None)
+            return clone(seeded(self.reference, rng)).fit(general, None)
         if isinstance(flow, FrozenEstimator):
             raise ValueError(
                 "reference='background' trains a copy of `flow` on mutated data: pass an "
