@@ -60,7 +60,13 @@ class RobustGaussian(BaseEstimator):
             try:
                 with warnings.catch_warnings():
                     # Ties (many equal rows) can leave a c-step's determinant flat.
+                    # MinCovDet also warns when a direction's squared spread is below
+                    # 1e-8: statistics dependent up to float32 round-off (a tabular
+                    # flow's prior term and latent norm) keep such a direction above
+                    # _RANK_RTOL; reg_covar gives it a proper variance.
                     warnings.simplefilter("ignore", RuntimeWarning)
+                    warnings.filterwarnings("ignore", "The covariance matrix associated",
+                                            UserWarning)
                     mcd = MinCovDet(random_state=seed).fit(P)
                 loc, cov, support = mcd.location_, mcd.covariance_, mcd.support_
             except ValueError:  # more than half the rows coincide: no robust scatter
