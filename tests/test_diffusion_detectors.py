@@ -63,12 +63,14 @@ def test_density_of_diffusion_statistics_needs_no_new_class(data, frozen):
     X, X_out = data
     det = DensityOfStatesDetector(frozen, random_state=0).fit(X)
     assert isinstance(det.statistics_, DiffusionStatistics)
+    # Non-image data: the isolation forest's score joins (isolation_forest="auto").
     assert det.statistic_names_ == ["score_norm_0", "score_norm_1", "score_norm_2", "flipd",
-                                    "knn_distance"]
+                                    "knn_distance", "isolation_score"]
     assert det.score_samples(X_out).mean() < det.score_samples(X[:40]).mean()
     chosen = DensityOfStatesDetector(frozen, statistics=("path", "log_prob"), n_neighbors=None,
                                      random_state=0).fit(X)
-    assert chosen.statistic_names_ == ["path_rate", "path_curvature", "log_prob"]
+    assert chosen.statistic_names_ == ["path_rate", "path_curvature", "log_prob",
+                                       "isolation_score"]
     # any scikit-learn density on the transformer
     model = make_pipeline(DiffusionStatistics(frozen), StandardScaler(),
                           GaussianMixture(random_state=0)).fit(X)
@@ -80,13 +82,13 @@ def test_density_of_diffusion_statistics_cross_fitted(data):
     det = DensityOfStatesDetector(DiffusionDensity(**_SMALL), cross_fit=2,
                                   random_state=0).fit(X)
     assert len(det.flows_) == 2 and np.bincount(det.fold_index_).tolist() == [150, 150]
-    assert det.calibration_statistics_.shape == (300, 5)
+    assert det.calibration_statistics_.shape == (300, 6)
     S = det.sample_statistics(X_out)
-    assert S.shape == (40, 2, 5)
-    # Each model's own statistics; the distance column is shared.
+    assert S.shape == (40, 2, 6)
+    # Each model's own statistics; the distance and isolation columns are shared.
     own = DiffusionStatistics(FrozenEstimator(det.flows_[1])).fit(X[:2]).transform(X_out)
     np.testing.assert_allclose(S[:, 1, :4], own, rtol=1e-10)
-    np.testing.assert_array_equal(S[:, 0, 4], S[:, 1, 4])
+    np.testing.assert_array_equal(S[:, 0, 4:], S[:, 1, 4:])
     assert det.score_samples(X_out).mean() < det.score_samples(X[:40]).mean()
 
 

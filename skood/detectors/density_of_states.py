@@ -5,6 +5,7 @@ from numbers import Integral
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
+from sklearn.ensemble import IsolationForest
 from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
@@ -65,6 +66,18 @@ class DensityOfStatesDetector(BaseFlowDetector):
     usually are) and add the distance statistic of classical detectors,
     measured in input space.
 
+    On data other than images (a tabular flow's features) the statistics also
+    include the score of an isolation forest fitted on the flow's training
+    rows. A flow fitted on a contaminated training set learns its anomalies
+    as modes of their own, while each tree of the forest sees a subsample of
+    256 rows, in which a few anomalies stay isolated. The price: the forest
+    and the distance call an input at the mode of the data typical, so on
+    tabular data an input far *more* likely than the in-distribution range
+    is ranked atypical but flagged less often at a given false-alarm rate
+    than without them (``isolation_forest=False`` keeps the density's
+    two-sided power there; on images, where the likelihood's known failure
+    is inputs too likely, the forest is not used).
+
     With a diffusion model (:class:`~skood.density.DiffusionDensity`) the
     statistics are its own (:class:`~skood.statistics.DiffusionStatistics`):
     by default its multiscale score norms and FLIPD (MSMA's statistics and the
@@ -111,6 +124,20 @@ class DensityOfStatesDetector(BaseFlowDetector):
         carries small data sets, where the flow's likelihood statistics are
         noisy, and catches inputs far from every training input that a flow
         still finds likely. ``None``: left out.
+    isolation_forest : "auto" or bool, default="auto"
+        Adds the statistic ``isolation_score`` (last column):
+        :meth:`sklearn.ensemble.IsolationForest.score_samples` of a forest with
+        scikit-learn's defaults (100 trees of 256 rows each) fitted on the flow's
+        training rows, seeded by ``random_state``. Where
+        those rows are also calibration rows (a frozen flow, cross-fitting) the
+        calibration rows get out-of-fold scores (five folds; when cross-fitting,
+        the flows' folds), as new inputs do not belong to the forest's rows;
+        with ``calibration_fraction=0`` in-sample ones, as every statistic is
+        there. The axis-aligned splits of a forest suit
+        features that each mean something (tabular data) and not pixels, where
+        isolation forests are weak detectors: ``"auto"`` adds it for inputs that
+        are not images (a flow with ``pixel_scale_ == "continuous"``, as the
+        tabular flow's), not for pixel data.
     neighbor_space : {"input", "latent"}, default="input"
         Where the distance is measured. ``"input"``: the inputs themselves
         (pixels as they are; other features standardised by the reference rows'
@@ -179,7 +206,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
         Empty otherwise.
     statistic_names_ : list of str
         Names of the statistics' columns (``statistics_``'s, then
-        ``knn_distance``).
+        ``knn_distance``, then ``isolation_score``).
+    isolation_forest_ : IsolationForest or None
+        The forest of the ``isolation_score`` statistic, fitted on the flow's
+        training rows (all rows passed to ``fit`` when cross-fitting).
     neighbors_ : NearestNeighbors or None
         The reference points of the k-NN distance statistic.
     neighbor_scaler_ : StandardScaler or None
@@ -215,7 +245,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
     >>> flow = TabularFlowDensity(n_layers=2, max_epochs=5, random_state=0)
     >>> det = DensityOfStatesDetector(flow, random_state=0).fit(X)
     >>> det.statistic_names_
-    ['log_lik_0', 'knn_distance']
+    ['log_lik_0', 'knn_distance', 'isolation_score']
     >>> det.predict([[6.0, 6.0, 6.0], X[1]])
     array([-1,  1])
     """
@@ -228,6 +258,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         "reference": [HasMethods(["flow_pass"]), None],
         "density": [StrOptions(set(_DENSITIES))],
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "isolation_forest": [StrOptions({"auto"}), "boolean"],
         "neighbor_space": [StrOptions({"input", "latent"})],
         "cross_fit": [Interval(Integral, 2, None, closed="left"), None],
         "max_components": [Interval(Integral, 1, None, closed="left")],
@@ -243,6 +274,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         reference=None,
         density="robust",
         n_neighbors=5,
+        isolation_forest="auto",
         neighbor_space="input",
         cross_fit=None,
         max_components=5,
@@ -257,6 +289,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         self.reference = reference
         self.density = density
         self.n_neighbors = n_neighbors
+        self.isolation_forest = isolation_forest
         self.neighbor_space = neighbor_space
         self.cross_fit = cross_fit
         self.max_components = max_components
@@ -338,7 +371,36 @@ class DensityOfStatesDetector(BaseFlowDetector):
         self.statistics_ = transformer(self.flow_, shared=True)
         self.fold_statistics_ = [transformer(m, shared=False) for m in self.flows_[1:]]
         names = list(self.statistics_.get_feature_names_out())
-        self.statistic_names_ = names + ([] if self.n_neighbors is None else ["knn_distance"])
+        names += [] if self.n_neighbors is None else ["knn_distance"]
+        self.isolation_forest_ = None
+        self.statistic_names_ = names + (["isolation_score"] if self._uses_isolation() else [])
+
+    def _uses_isolation(self):
+        if self.isolation_forest == "auto":
+            return self.flow_.pixel_scale_ == "continuous"
+        return bool(self.isolation_forest)
+
+    def _fit_isolation(self, X_fit, X_cal, rng):
+        """Fit the forest on the flow's training rows; returns the calibration rows'
+        scores, out-of-fold where the forest's rows are the calibration rows."""
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        forest = IsolationForest(random_state=seed)
+        self.isolation_forest_ = clone(forest).fit(X_fit)
+        in_sample = (self.calibration_fraction == 0 and self.cross_fit is None
+                     and not isinstance(self.flow, FrozenEstimator))
+        if X_fit is not X_cal or in_sample:  # held-out rows are scored as new inputs
+            return self.isolation_forest_.score_samples(X_cal)
+        if self.fold_index_ is not None:  # cross-fitted: the flows' folds
+            folds = [(np.flatnonzero(self.fold_index_ != k), np.flatnonzero(self.fold_index_ == k))
+                     for k in range(len(self.flows_))]
+        elif len(X_cal) >= 2:
+            folds = KFold(min(_N_FOLDS, len(X_cal)), shuffle=True, random_state=seed).split(X_cal)
+        else:
+            return self.isolation_forest_.score_samples(X_cal)
+        scores = np.empty(len(X_cal))
+        for train, test in folds:
+            scores[test] = clone(forest).fit(X_cal[train]).score_samples(X_cal[test])
+        return scores
 
     def _fit_neighbors(self, X_fit, X_cal, rng):
         """Reference points of the distance: every row ``fit`` saw, at most 5000
@@ -378,9 +440,10 @@ class DensityOfStatesDetector(BaseFlowDetector):
         X = np.asarray(X, dtype=np.float64)
         return X if self.neighbor_scaler_ is None else self.neighbor_scaler_.transform(X)
 
-    def _statistics(self, X, folds=None):
+    def _statistics(self, X, folds=None, isolation=None):
         """Statistics of ``X``; cross-fitted, under every flow (n_samples, n_flows,
-        n_statistics), or with ``folds`` (the flow of each row) under that flow only."""
+        n_statistics), or with ``folds`` (the flow of each row) under that flow only.
+        ``isolation``: the rows' isolation scores where not the forest's own."""
         S, out = self._model_statistics(X, self.statistics_)
         if self.fold_statistics_:
             # The other flows' own columns; the shared ones (compression, reference) are
@@ -395,8 +458,15 @@ class DensityOfStatesDetector(BaseFlowDetector):
                 S = np.stack([S] + [np.column_stack([self._model_statistics(X, st)[0],
                                                      S[:, n_own:]])
                                     for st in self.fold_statistics_], axis=1)
-        if self.n_neighbors is None:
-            return S
+        if self.n_neighbors is not None:
+            S = _append_column(S, self._knn_distance(X, out))
+        if self.isolation_forest_ is not None:
+            if isolation is None:
+                isolation = self.isolation_forest_.score_samples(X)
+            S = _append_column(S, isolation)
+        return S
+
+    def _knn_distance(self, X, out):
         dist = self.neighbors_.kneighbors(self._neighbor_points(X, out))[0]
         k = min(self.n_neighbors, dist.shape[1] - 1)
         # An input identical to a reference row (a calibration row, a training row
@@ -407,17 +477,17 @@ class DensityOfStatesDetector(BaseFlowDetector):
         dist = np.where(same[:, None], dist[:, 1:k + 1], dist[:, :k])
         # The distance itself, not its log: inputs with exact duplicates (common in
         # tabular data) are at distance 0, which a log sends to -inf.
-        dist = dist.mean(1)
-        if S.ndim == 3:  # the same distance for every flow
-            dist = np.repeat(dist[:, None], S.shape[1], axis=1)
-        return np.concatenate([S, dist[..., None]], axis=-1)
+        return dist.mean(1)
 
     def _calibration_statistics(self, X_fit, X_cal, rng):
         self.neighbors_ = self.neighbor_scaler_ = None
         if self.n_neighbors is not None:
             self._fit_neighbors(X_fit, X_cal, rng)
+        isolation = None
+        if self._uses_isolation():
+            isolation = self._fit_isolation(X_fit, X_cal, rng)
         # Cross-fitted: each row under the flow that did not train on it.
-        return self._statistics(X_cal, folds=self.fold_index_)
+        return self._statistics(X_cal, folds=self.fold_index_, isolation=isolation)
 
     def _calibrate(self, X_fit, X_cal, S, rng):
         # Median and interquartile range: a few extreme statistics (anomalies among
@@ -469,6 +539,15 @@ class DensityOfStatesDetector(BaseFlowDetector):
         if S.ndim == 3:  # cross-fitted: the mean over the flows of the log-density
             return np.mean([self._point_scores(S[:, k]) for k in range(S.shape[1])], axis=0)
         return self.density_.score_samples(self.scaler_.transform(S))
+
+
+def _append_column(S, column):
+    """``S`` with ``column`` (one value per row) as its last statistic; cross-fitted
+    statistics (n_samples, n_flows, n_statistics) get it under every flow."""
+    column = np.asarray(column)
+    if S.ndim == 3:
+        column = np.repeat(column[:, None], S.shape[1], axis=1)
+    return np.concatenate([S, column[..., None]], axis=-1)
 
 
 def _flat_latents(output):

@@ -29,15 +29,18 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from sklearn.base import BaseEstimator
+from sklearn.ensemble import IsolationForest
 from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.svm import OneClassSVM
+from sklearn.tree import ExtraTreeRegressor
 from skorch.history import History
 
 from ..exceptions import InconsistentVersionWarning
 from ..utils._rng import PrivateRNG
+from ..utils._sklearn_compat import is_tree, tree_from_state, tree_state
 
 #: Version of the file layout; :func:`load` refuses files from a newer one.
 FORMAT_VERSION = 1
@@ -72,11 +75,13 @@ def _allowed():
         "skood.detectors._robust_gaussian": [RobustGaussian],
         "skood.detectors.likelihood_ratio": [OutlierLoss],
         "skood.statistics": [DiffusionStatistics, FlowStatistics],
+        "sklearn.ensemble": [IsolationForest],
         "sklearn.frozen": [FrozenEstimator],
         "sklearn.mixture": [GaussianMixture],
         "sklearn.preprocessing": [RobustScaler, StandardScaler],
         "sklearn.svm": [OneClassSVM],
         "sklearn.neighbors": [KernelDensity, NearestNeighbors],
+        "sklearn.tree": [ExtraTreeRegressor],
     }
     try:  # meta-detectors
         from ..conformal import ConformalDetector
@@ -168,6 +173,8 @@ class _Encoder:
                                  for k, x in v.items()]}
         if isinstance(v, np.random.RandomState):
             return {"__random_state__": self.value(v.get_state(), where)}
+        if is_tree(v):  # an isolation forest's trees: their nodes as arrays
+            return {"__tree__": self.value(tree_state(v), where)}
         if isinstance(v, BaseEstimator) or _name_of(type(v)) is not None:
             return self.estimator(v, where)
         raise TypeError(
@@ -277,7 +284,7 @@ def save(estimator, path):
 # -- decoding --------------------------------------------------------------------------
 _TAGS = ("__estimator__", "__refit__", "__object__", "__array__", "__tensor__", "__strings__",
          "__scalar__", "__float__", "__tuple__", "__dict__", "__device__", "__torch_dtype__",
-         "__history__", "__random_state__", "__net__")
+         "__history__", "__random_state__", "__net__", "__tree__")
 
 
 class _Decoder:
@@ -334,6 +341,11 @@ class _Decoder:
             rng = np.random.RandomState()
             rng.set_state(self.value(body))
             return rng
+        if tag == "__tree__":
+            state = self.value(body)
+            if not isinstance(state, dict):
+                raise ValueError("Corrupt skood file: a decision tree is malformed.")
+            return tree_from_state(state)
         if tag == "__refit__":
             cls = _lookup(body)
             est = cls(**self.value(node["params"]))
@@ -393,7 +405,8 @@ def load(path):
     Only classes from a fixed allow-list are rebuilt (skood's estimators, and
     scikit-learn's ``FrozenEstimator``, ``GaussianMixture``, ``StandardScaler``,
     ``RobustScaler``,
-    ``NearestNeighbors``, ``KernelDensity`` and ``OneClassSVM``); any other class
+    ``NearestNeighbors``, ``KernelDensity``, ``OneClassSVM`` and ``IsolationForest``);
+    any other class
     name, a file that is not a skood file (e.g. a pickle) or a file from a newer
     format is refused with a ``ValueError``. A file written by other versions of
     skood, torch or scikit-learn loads with an

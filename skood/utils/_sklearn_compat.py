@@ -5,8 +5,11 @@ are how scikit-learn's own estimators validate their parameters, and
 ``get_chunk_n_rows`` is how they size chunks by ``working_memory``, but all three
 are private. Importing them here, and nowhere else, keeps a scikit-learn upgrade that
 moves them to a single file; CI runs the tests on the oldest supported
-scikit-learn and the newest.
+scikit-learn and the newest. So does the state of a fitted decision tree (its
+pickle state, which :func:`skood.save` stores without pickle).
 """
+
+from functools import lru_cache
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -51,6 +54,53 @@ class FlowMethods(HasMethods):
         )
 
 
+@lru_cache(maxsize=1)
+def _reference_tree():
+    """A fitted tree: the class and node layout of this scikit-learn's trees."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    return DecisionTreeRegressor(random_state=0).fit([[0.0], [1.0]], [0.0, 1.0]).tree_
+
+
+def is_tree(value):
+    """Whether ``value`` is a fitted tree structure (a tree estimator's ``tree_``)."""
+    return type(value) is type(_reference_tree())
+
+
+def tree_state(tree):
+    """A fitted tree's structure as plain numbers and arrays (its pickle state,
+    with the node records split into one array per field)."""
+    _, (n_features, n_classes, n_outputs), state = tree.__reduce__()
+    nodes = state["nodes"]
+    return {"n_features": int(n_features), "n_classes": np.asarray(n_classes, dtype=np.int64),
+            "n_outputs": int(n_outputs), "max_depth": int(state["max_depth"]),
+            "node_count": int(state["node_count"]),
+            "nodes": {name: np.ascontiguousarray(nodes[name]) for name in nodes.dtype.names},
+            "values": np.asarray(state["values"])}
+
+
+def tree_from_state(state):
+    """The tree that :func:`tree_state` describes; ``ValueError`` if its node fields
+    are not this scikit-learn's."""
+    ref = _reference_tree()
+    dtype = ref.__reduce__()[2]["nodes"].dtype
+    fields = state["nodes"]
+    if not isinstance(fields, dict) or set(fields) != set(dtype.names):
+        raise ValueError(
+            f"A saved decision tree has node fields {sorted(fields)}; this scikit-learn's "
+            f"trees have {sorted(dtype.names)}. Load it with the scikit-learn that saved it."
+        )
+    nodes = np.zeros(int(state["node_count"]), dtype=dtype)
+    for name in dtype.names:
+        nodes[name] = fields[name]
+    tree = type(ref)(int(state["n_features"]), np.asarray(state["n_classes"], dtype=np.intp),
+                     int(state["n_outputs"]))
+    tree.__setstate__({"max_depth": int(state["max_depth"]),
+                       "node_count": int(state["node_count"]), "nodes": nodes,
+                       "values": np.ascontiguousarray(state["values"], dtype=np.float64)})
+    return tree
+
+
 __all__ = [
     "FlowMethods",
     "HasMethods",
@@ -59,5 +109,8 @@ __all__ = [
     "StrOptions",
     "_fit_context",
     "get_chunk_n_rows",
+    "is_tree",
+    "tree_from_state",
+    "tree_state",
     "validate_params",
 ]
