@@ -5,7 +5,6 @@ train part, each detector trains its own TabularFlowDensity (early stopping, at 
 60 epochs) on 80% of the contaminated train part, unlabelled.
 """
 
-import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
