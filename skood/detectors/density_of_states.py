@@ -127,17 +127,17 @@ class DensityOfStatesDetector(BaseFlowDetector):
     isolation_forest : "auto" or bool, default="auto"
         Adds the statistic ``isolation_score`` (last column):
         :meth:`sklearn.ensemble.IsolationForest.score_samples` of a forest with
-        scikit-learn's defaults (100 trees of 256 rows each) fitted on the flow's
-        training rows, seeded by ``random_state``. Where
-        those rows are also calibration rows (a frozen flow, cross-fitting) the
-        calibration rows get out-of-fold scores (five folds; when cross-fitting,
-        the flows' folds), as new inputs do not belong to the forest's rows;
-        with ``calibration_fraction=0`` in-sample ones, as every statistic is
-        there. The axis-aligned splits of a forest suit
-        features that each mean something (tabular data) and not pixels, where
-        isolation forests are weak detectors: ``"auto"`` adds it for inputs that
-        are not images (a flow with ``pixel_scale_ == "continuous"``, as the
-        tabular flow's), not for pixel data.
+        scikit-learn's defaults (100 trees of 256 rows each) fitted on the
+        flow's training rows, seeded by ``random_state``. Where those rows are
+        also calibration rows (a frozen flow, cross-fitting) the calibration
+        rows get out-of-fold scores (five folds; when cross-fitting, the flows'
+        folds), as new inputs do not belong to the forest's rows; with
+        ``calibration_fraction=0`` in-sample ones, as every statistic is there.
+        The axis-aligned splits of a forest suit features that each mean
+        something (tabular data), not pixels, where isolation forests are weak
+        detectors: ``"auto"`` adds it for inputs that are not images (a flow
+        with ``pixel_scale_ == "continuous"``, as the tabular flow's), not for
+        pixel data.
     neighbor_space : {"input", "latent"}, default="input"
         Where the distance is measured. ``"input"``: the inputs themselves
         (pixels as they are; other features standardised by the reference rows'
