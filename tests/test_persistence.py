@@ -301,3 +301,23 @@ def test_pickle_warns_on_a_skood_version_mismatch(vectors, make):
     with pytest.warns(InconsistentVersionWarning, match=r"skood 9\.9\.9"):
         pickle.loads(other)
     assert "_skood_versions" not in vars(same)
+
+
+def test_isolation_forest_trees_roundtrip_as_arrays(vectors):
+    # A forest's trees are stored as their node arrays (no pickle) and rebuilt to the
+    # same predictions; node fields of another scikit-learn are refused clearly.
+    from sklearn.ensemble import IsolationForest
+
+    from skood.utils._sklearn_compat import tree_from_state, tree_state
+    X_fit, _, X_test = vectors
+    forest = IsolationForest(n_estimators=5, random_state=0).fit(X_fit)
+    for est in forest.estimators_:
+        state = tree_state(est.tree_)
+        assert all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf"
+                   for a in state["nodes"].values())
+        rebuilt = tree_from_state(state)
+        np.testing.assert_array_equal(rebuilt.predict(X_test.astype(np.float32)),
+                                      est.tree_.predict(X_test.astype(np.float32)))
+    state["nodes"].pop("missing_go_to_left")
+    with pytest.raises(ValueError, match="node fields"):
+        tree_from_state(state)
