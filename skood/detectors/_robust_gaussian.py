@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
+from scipy.special import gammainc, gammaincc, gammaln
 from sklearn.base import BaseEstimator
 from sklearn.covariance import MinCovDet
 from sklearn.utils import check_random_state
@@ -11,6 +12,21 @@ from sklearn.utils import check_random_state
 # Directions whose spread is below this fraction of the largest one are exactly
 # dependent statistics (per-scale terms and their sum, a duplicated column).
 _RANK_RTOL = 1e-6
+
+
+def log_chi2_sf(x, dof):
+    """``log P(chi2_dof > x)``, finite where the tail probability underflows."""
+    a, half = dof / 2.0, np.asarray(x, dtype=np.float64) / 2.0
+    upper = gammaincc(a, half)
+    with np.errstate(divide="ignore"):
+        # Near the centre log1p of the lower part keeps the digits log(1 - tiny) loses.
+        out = np.where(upper > 0.5, np.log1p(-gammainc(a, half)), np.log(upper))
+    far = ~np.isfinite(out)
+    if far.any():  # the upper incomplete gamma's asymptotic series, two terms
+        h = half[far]
+        out[far] = ((a - 1) * np.log(h) - h - gammaln(a)
+                    + np.log1p((a - 1) / h + (a - 1) * (a - 2) / h**2))
+    return out
 
 
 class RobustGaussian(BaseEstimator):
@@ -83,6 +99,11 @@ class RobustGaussian(BaseEstimator):
         """Squared Mahalanobis distance of each row to ``location_``."""
         diff = np.asarray(X, dtype=np.float64) - self.location_
         return (solve_triangular(self.cholesky_, diff.T, lower=True) ** 2).sum(0)
+
+    def log_tail(self, X):
+        """Log-probability that a draw of the Gaussian is further from ``location_``
+        (in Mahalanobis distance) than each row: a two-sided p-value's log."""
+        return log_chi2_sf(self.mahalanobis(X), len(self.location_))
 
     def score_samples(self, X):
         """Log-density of each row."""

@@ -11,6 +11,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.preprocessing import RobustScaler, StandardScaler
+from scipy.special import log_ndtr
 from sklearn.svm import OneClassSVM
 
 from ..density.diffusion import is_diffusion
@@ -66,17 +67,21 @@ class DensityOfStatesDetector(BaseFlowDetector):
     usually are) and add the distance statistic of classical detectors,
     measured in input space.
 
-    On data other than images (a tabular flow's features) the statistics also
-    include the score of an isolation forest fitted on the flow's training
-    rows. A flow fitted on a contaminated training set learns its anomalies
-    as modes of their own, while each tree of the forest sees a subsample of
-    256 rows, in which a few anomalies stay isolated. The price: the forest
-    and the distance call an input at the mode of the data typical, so on
-    tabular data an input far *more* likely than the in-distribution range
-    is ranked atypical but flagged less often at a given false-alarm rate
-    than without them (``isolation_forest=False`` keeps the density's
-    two-sided power there; on images, where the likelihood's known failure
-    is inputs too likely, the forest is not used).
+    On data other than images (a tabular flow's features) an isolation forest
+    fitted on the flow's training rows is a second, one-sided test: a flow
+    fitted on a contaminated training set learns its anomalies as modes of
+    their own, while each tree of the forest sees a subsample of 256 rows, in
+    which a few anomalies stay isolated. The normality is then the smaller of
+    two log p-values: the density's two-sided one (the Gaussian probability of
+    being further from its centre, a chi-square tail) and the forest's
+    one-sided one (``log Phi(z)`` of its score standardised by the calibration
+    median and interquartile range), so an input is atypical when either test
+    says so. As a column of the density the forest's score would vouch for
+    inputs at the data's mode and mask the too-likely direction; as a separate
+    test it keeps that direction (measured on a 16-D Gaussian, inputs at the
+    mode: AUROC 0.975 as without the forest, 99% flagged at a 5% false-alarm
+    rate against 100% without it and 0.5% with its score as a column). With
+    the forest the normality is a log p-value rather than a log-density.
 
     With a diffusion model (:class:`~skood.density.DiffusionDensity`) the
     statistics are its own (:class:`~skood.statistics.DiffusionStatistics`):
@@ -125,7 +130,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
         noisy, and catches inputs far from every training input that a flow
         still finds likely. ``None``: left out.
     isolation_forest : "auto" or bool, default="auto"
-        Adds the statistic ``isolation_score`` (last column):
+        Adds the statistic ``isolation_score`` (last column, not part of the
+        density: the one-sided second test above):
         :meth:`sklearn.ensemble.IsolationForest.score_samples` of a forest with
         scikit-learn's defaults (100 trees of 256 rows each) fitted on the
         flow's training rows, seeded by ``random_state``. Where those rows are
@@ -137,7 +143,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
         something (tabular data), not pixels, where isolation forests are weak
         detectors: ``"auto"`` adds it for inputs that are not images (a flow
         with ``pixel_scale_ == "continuous"``, as the tabular flow's), not for
-        pixel data.
+        pixel data, and only with ``density="robust"``, whose p-value is exact
+        under its Gaussian (``True`` with another density is a ``ValueError``).
     neighbor_space : {"input", "latent"}, default="input"
         Where the distance is measured. ``"input"``: the inputs themselves
         (pixels as they are; other features standardised by the reference rows'
@@ -217,9 +224,13 @@ class DensityOfStatesDetector(BaseFlowDetector):
         (``neighbor_space="input"``).
     scaler_ : RobustScaler
         Standardisation of the statistics by their median and interquartile
-        range on the calibration rows.
+        range on the calibration rows (all but ``isolation_score``).
     density_ : estimator
-        The fitted density of the standardised statistics.
+        The fitted density of the standardised statistics (all but
+        ``isolation_score``).
+    isolation_scaler_ : RobustScaler or None
+        Standardisation of ``isolation_score`` by its calibration median and
+        interquartile range.
     calibration_statistics_ : ndarray of shape (n_calibration, n_statistics)
         Statistics of the calibration rows (when cross-fitting, every row under
         the flow that did not train on it). :meth:`sample_statistics` of new
@@ -320,6 +331,12 @@ class DensityOfStatesDetector(BaseFlowDetector):
         return X, X  # every row calibrates, through the flow that did not train on it
 
     def _fit_models(self, X, rng):
+        if self.isolation_forest not in ("auto", False) and self.density != "robust":
+            raise ValueError(
+                "isolation_forest=True combines the density's p-value with the forest's; "
+                f"density={self.density!r} has none. Use density='robust' or "
+                "isolation_forest=False."
+            )
         diffusion = is_diffusion(self.flow)
         if diffusion:
             # Checked before training: a wrong setting fails fast.
@@ -377,7 +394,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
 
     def _uses_isolation(self):
         if self.isolation_forest == "auto":
-            return self.flow_.pixel_scale_ == "continuous"
+            return self.flow_.pixel_scale_ == "continuous" and self.density == "robust"
         return bool(self.isolation_forest)
 
     def _fit_isolation(self, X_fit, X_cal, rng):
@@ -493,19 +510,40 @@ class DensityOfStatesDetector(BaseFlowDetector):
         # Median and interquartile range: a few extreme statistics (anomalies among
         # unlabelled rows, a flow's likelihood of -1e4 on one input) must not set
         # the scale every other row is measured in.
-        self.scaler_ = RobustScaler(unit_variance=True).fit(S)
-        Z = self.scaler_.transform(S)
+        self.isolation_scaler_ = None
+        if self.isolation_forest_ is not None:
+            self.isolation_scaler_ = RobustScaler(unit_variance=True).fit(S[:, -1:])
+        self.scaler_ = RobustScaler(unit_variance=True).fit(self._two_sided(S))
+        Z = self.scaler_.transform(self._two_sided(S))
         seed = int(rng.randint(np.iinfo(np.int32).max))
         n_folds = min(_N_FOLDS, len(Z))
         cv = KFold(n_folds, shuffle=True, random_state=seed) if n_folds >= 2 else None
         model = self._make_density(Z, cv, seed)
         self.density_ = model.fit(Z)
-        self.calibration_scores_ = self.density_.score_samples(Z)
+        self.calibration_scores_ = self._density_scores(self.density_, Z)
         if cv is not None:  # out-of-fold: in-sample density scores are optimistic
             for train, test in cv.split(Z):
                 fold = clone(model).fit(Z[train])
-                self.calibration_scores_[test] = fold.score_samples(Z[test])
+                self.calibration_scores_[test] = self._density_scores(fold, Z[test])
+        self.calibration_scores_ = self._with_isolation(self.calibration_scores_, S)
         return S
+
+    def _two_sided(self, S):
+        """The columns the density is fitted on (all but the isolation score)."""
+        return S if self.isolation_forest_ is None else S[..., :-1]
+
+    def _density_scores(self, density, Z):
+        # With the forest's test, the density's log p-value: the two are on one scale.
+        if self.isolation_forest_ is None:
+            return density.score_samples(Z)
+        return density.log_tail(Z)
+
+    def _with_isolation(self, scores, S):
+        """The smaller of the density's and the forest's log p-values."""
+        if self.isolation_forest_ is None:
+            return scores
+        z = self.isolation_scaler_.transform(S[:, -1:])[:, 0]
+        return np.minimum(scores, log_ndtr(z))
 
     def _make_density(self, Z, cv, seed):
         n, d = Z.shape
@@ -538,7 +576,8 @@ class DensityOfStatesDetector(BaseFlowDetector):
     def _point_scores(self, S):
         if S.ndim == 3:  # cross-fitted: the mean over the flows of the log-density
             return np.mean([self._point_scores(S[:, k]) for k in range(S.shape[1])], axis=0)
-        return self.density_.score_samples(self.scaler_.transform(S))
+        scores = self._density_scores(self.density_, self.scaler_.transform(self._two_sided(S)))
+        return self._with_isolation(scores, S)
 
 
 def _append_column(S, column):
