@@ -90,9 +90,9 @@ plt.show()
 # One data set, one seed: read the numbers as an illustration, not a ranking. Here
 # the forest's test hardly moves the density of states, and IsolationForest on its
 # own is ahead of every flow detector. On the 20 ADBench sets
-# (three seeds, the project's benchmark) the default averages 0.826 AUROC against
+# (three seeds, the project's benchmark) the default averages 0.818 AUROC against
 # IsolationForest's 0.833 and the flow likelihood's 0.816: for vectors, start with
-# IsolationForest and compare. The isolation score has a price, too: it calls
-# inputs at the data's mode typical, so inputs far *more* likely than the training
-# range (the failure of likelihoods on images) are flagged less often;
-# ``isolation_forest=False`` keeps that direction.
+# IsolationForest and compare. The forest is a separate test, not a statistic of
+# the density, because it calls inputs at the data's mode typical: as a statistic it
+# would vouch for inputs far *more* likely than the training range (the failure of
+# likelihoods on images), which the density of states exists to catch.
