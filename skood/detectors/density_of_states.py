@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.special import log_ndtr
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.frozen import FrozenEstimator
@@ -11,7 +12,6 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.preprocessing import RobustScaler, StandardScaler
-from scipy.special import log_ndtr
 from sklearn.svm import OneClassSVM
 
 from ..density.diffusion import is_diffusion
