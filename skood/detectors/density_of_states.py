@@ -403,9 +403,7 @@ class DensityOfStatesDetector(BaseFlowDetector):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         forest = IsolationForest(random_state=seed)
         self.isolation_forest_ = clone(forest).fit(X_fit)
-        in_sample = (self.calibration_fraction == 0 and self.cross_fit is None
-                     and not isinstance(self.flow, FrozenEstimator))
-        if X_fit is not X_cal or in_sample:  # held-out rows are scored as new inputs
+        if X_fit is not X_cal or self._calibrates_in_sample():  # as new inputs are
             return self.isolation_forest_.score_samples(X_cal)
         if self.fold_index_ is not None:  # cross-fitted: the flows' folds
             folds = [(np.flatnonzero(self.fold_index_ != k), np.flatnonzero(self.fold_index_ == k))
@@ -565,11 +563,15 @@ class DensityOfStatesDetector(BaseFlowDetector):
         grid = {"n_components": list(range(1, k_max + 1))}
         return _best(GridSearchCV(gmm, grid, cv=cv).fit(Z))
 
+    def _calibrates_in_sample(self):
+        """Calibrating on the training rows (``calibration_fraction=0``: scikit-learn's
+        meaning of contamination, that fraction of the rows passed to fit is flagged)
+        needs in-sample scores."""
+        return (self.calibration_fraction == 0 and self.cross_fit is None
+                and not isinstance(self.flow, FrozenEstimator))
+
     def _calibration_scores(self, S):
-        if (self.calibration_fraction == 0 and self.cross_fit is None
-                and not isinstance(self.flow, FrozenEstimator)):
-            # Calibrating on the training rows (scikit-learn's meaning of contamination:
-            # that fraction of the rows passed to fit is flagged) needs in-sample scores.
+        if self._calibrates_in_sample():
             return self._point_scores(S)
         return self.calibration_scores_
 
